@@ -1,0 +1,202 @@
+"""The two ThingSpace credentials: an OAuth2 client-credentials token and an M2M session.
+
+Both are cached and shared by every caller; one lock makes concurrent callers share one refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import msgspec
+
+from .errors import ApiError
+from .logs import redactor
+from .metrics import ExporterMetrics
+from .transport import Transport
+
+TOKEN_PATH = "/api/ts/v1/oauth2/token"
+LOGIN_PATH = "/api/m2m/v1/session/login"
+LOGOUT_PATH = "/api/m2m/v1/session/logout"
+TOKEN_LIFETIME = 3600.0  # when the server omits expires_in: one hour from first issue
+SESSION_IDLE = 1200.0  # the M2M session expires after 20 idle minutes
+SESSION_MARGIN = 120.0
+CREDENTIAL_STATUSES = (400, 401, 403)
+
+
+class CredentialGuard:
+    """Stops a rejected credential from being retried in a loop.
+
+    At most `limit` rejections in a row, then one try per backoff (doubling up to `cap`);
+    with `hard_stop`, no try at all after that many (ThingSpace locks the login after 5).
+    """
+
+    def __init__(self, kind: str, hint: str, metrics: ExporterMetrics, log: Any,
+                 clock: Callable[[], float], limit: int = 2, base: float = 300.0, cap: float = 3600.0,
+                 hard_stop: int | None = None) -> None:
+        self.kind, self.hint, self.metrics, self.log, self.clock = kind, hint, metrics, log, clock
+        self.limit, self.base, self.cap, self.hard_stop = limit, base, cap, hard_stop
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def check(self) -> None:
+        if self.hard_stop is not None and self.failures >= self.hard_stop:
+            raise ApiError("auth_backoff", f"{self.kind} rejected {self.failures} times in a row; "
+                           f"not trying again until restart ({self.hint})", self.kind)
+        wait = self.retry_at - self.clock()
+        self.metrics.auth_backoff.labels(self.kind).set(max(0.0, wait) if self.failures >= self.limit else 0)
+        if self.failures >= self.limit and wait > 0:
+            raise ApiError("auth_backoff", f"{self.kind} rejected {self.failures} times in a row; "
+                           f"next try in {wait:.0f}s ({self.hint})", self.kind)
+
+    def failed(self, exc: ApiError) -> None:
+        self.failures += 1
+        self.metrics.auth_rejections.labels(self.kind).inc()
+        if self.failures >= self.limit:
+            delay = min(self.cap, self.base * 2 ** (self.failures - self.limit))
+            self.retry_at = self.clock() + delay
+            self.metrics.auth_backoff.labels(self.kind).set(delay)
+            self.log.error("credentials_rejected", kind=self.kind, failures=self.failures,
+                           backoff_seconds=delay, fix=self.hint, error=exc.describe())
+        else:
+            self.log.warning("credentials_rejected", kind=self.kind, failures=self.failures,
+                             fix=self.hint, error=exc.describe())
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.metrics.auth_backoff.labels(self.kind).set(0)
+
+
+class Auth:
+    def __init__(self, transport: Transport, client_id: str, client_secret: str, username: str,
+                 password: str, metrics: ExporterMetrics, log: Any,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.transport = transport
+        self._client = (client_id, client_secret)
+        self._login = {"username": username, "password": password}
+        self.clock = clock
+        self.log = log
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_first_seen: dict[str, float] = {}
+        self._session: str | None = None
+        self._session_used = 0.0
+        self._session_expires = float("inf")
+        self.oauth_guard = CredentialGuard(
+            "oauth", "check THINGSPACE_CLIENT_ID and THINGSPACE_CLIENT_SECRET", metrics, log, clock)
+        self.login_guard = CredentialGuard(
+            "login", "check THINGSPACE_USERNAME and THINGSPACE_PASSWORD; 5 failures lock the account",
+            metrics, log, clock, hard_stop=4)
+        redactor.add(client_secret, password)
+
+    def headers(self, deadline: float | None = None) -> dict[str, str]:
+        """Both credentials, obtaining or refreshing them as needed."""
+        with self._lock:
+            now = self.clock()
+            if self._token is None or now >= self._token_expires:
+                self._fetch_token(deadline)
+            if self._session is None or now >= self._session_expires or \
+                    now - self._session_used >= SESSION_IDLE - SESSION_MARGIN:
+                self._do_login(deadline)
+            return {"Authorization": f"Bearer {self._token}", "VZ-M2M-Token": self._session or ""}
+
+    def touch(self) -> None:
+        """A successful call keeps the session alive for another idle period."""
+        self._session_used = self.clock()
+
+    def rejected(self, exc: ApiError, headers: dict[str, str]) -> bool:
+        """Drop the credential `exc` says is bad (if nobody has replaced it yet); True if retryable."""
+        with self._lock:
+            if exc.reason == "token_rejected":
+                if headers.get("Authorization") == f"Bearer {self._token}":
+                    self._token = None
+                return True
+            if exc.reason == "session_rejected":
+                if headers.get("VZ-M2M-Token") == self._session:
+                    self._session = None
+                return True
+        return False
+
+    def logout(self, timeout: float = 1.5) -> None:
+        with self._lock:
+            token, session, self._session = self._token, self._session, None
+        if not token or not session:
+            return
+        headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
+        try:
+            self.transport.request("logout", "POST", LOGOUT_PATH, headers=headers, timeout=timeout)
+            self.log.info("session_logged_out")
+        except Exception as exc:  # shutting down: report and go on
+            self.log.warning("logout_failed", error=str(exc))
+
+    def _fetch_token(self, deadline: float | None) -> None:
+        self.oauth_guard.check()
+        try:
+            body = self.transport.request(
+                "token", "POST", TOKEN_PATH, deadline=deadline, auth=self._client,
+                data={"grant_type": "client_credentials"},
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+            )
+        except ApiError as exc:
+            if exc.status in CREDENTIAL_STATUSES:
+                self.oauth_guard.failed(exc)
+            raise
+        doc = _json_object(body, "token")
+        token = doc.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise ApiError("bad_response", "token response without access_token", "token")
+        redactor.add(token)
+        self.oauth_guard.succeeded()
+        now = self.clock()
+        first = self._token_first_seen.setdefault(token, now)
+        self._token_first_seen = {token: first}
+        lifetime = _seconds(doc.get("expires_in"))
+        expires = now + lifetime if lifetime else first + TOKEN_LIFETIME
+        margin = max(5.0, min(300.0, 0.1 * (expires - now)))
+        self._token, self._token_expires = token, expires - margin
+        self.log.debug("token_obtained", expires_in=round(expires - now))
+
+    def _do_login(self, deadline: float | None) -> None:
+        self.login_guard.check()
+        try:
+            body = self.transport.request(
+                "login", "POST", LOGIN_PATH, deadline=deadline, json=self._login,
+                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+            )
+        except ApiError as exc:
+            if exc.reason == "token_rejected":
+                self._token = None  # a bad bearer token, not a bad password
+            elif exc.status in CREDENTIAL_STATUSES:
+                self.login_guard.failed(exc)
+            raise
+        doc = _json_object(body, "login")
+        session = doc.get("sessionToken")
+        if not isinstance(session, str) or not session:
+            raise ApiError("bad_response", "login response without sessionToken", "login")
+        redactor.add(session)
+        self.login_guard.succeeded()
+        now = self.clock()
+        lifetime = _seconds(doc.get("expiresIn"))
+        self._session, self._session_used = session, now
+        self._session_expires = now + lifetime - min(SESSION_MARGIN, lifetime / 10) if lifetime else float("inf")
+        self.log.debug("session_started")
+
+
+def _json_object(body: bytes, endpoint: str) -> dict[str, Any]:
+    try:
+        doc = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise ApiError("bad_json", "response is not JSON", endpoint) from None
+    if not isinstance(doc, dict):
+        raise ApiError("bad_response", "response is not a JSON object", endpoint)
+    return doc
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds > 0 else None

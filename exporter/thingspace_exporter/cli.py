@@ -1,0 +1,127 @@
+"""Command line: flags mirror the THINGSPACE_* variables; exit 2 on bad configuration."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any, Sequence
+
+from . import __version__
+from .config import SECRET_FIELDS, ConfigError, Settings, env_name, flag_name, load, read_secret_file
+from .logs import configure, get_logger
+
+PROG = "thingspace-exporter"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Prometheus exporter for Verizon ThingSpace device fleets. Every flag "
+        "can also be set as an environment variable (shown in brackets).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS,
+    )
+    for name, field in Settings.model_fields.items():
+        p.add_argument(flag_name(name), dest=name, metavar="VALUE", help=f"{field.description} [{env_name(name)}]")
+    for name in SECRET_FIELDS:
+        p.add_argument(flag_name(name) + "-file", dest=name + "_file", metavar="PATH",
+                       help=f"read {name} from this file [{env_name(name)}_FILE]")
+    p.add_argument("--once", action="store_true", default=False,
+                   help="collect every account once, print the metrics on stdout and exit (1 if any failed)")
+    p.add_argument("--check-config", action="store_true", default=False,
+                   help="validate the configuration and exit (0 valid, 2 invalid)")
+    p.add_argument("--demo", action="store_true", default=False,
+                   help="run against a built-in ThingSpace simulator with demo credentials")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    values: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
+    for name in SECRET_FIELDS:
+        path = getattr(args, name + "_file", None)
+        if path is not None:
+            values[name] = read_secret_file(path, flag_name(name) + "-file")
+    return load(values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser()
+    p.error = lambda message: _usage_error(p, message)  # type: ignore[method-assign]
+    args = p.parse_args(argv)
+    simulator = None
+    try:
+        if args.demo:
+            from .demo import demo_settings, start_simulator
+
+            simulator = start_simulator()
+            settings = demo_settings(args, simulator)
+        else:
+            settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"{PROG}: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(f"{PROG}: configuration is valid ({len(settings.accounts)} accounts)", file=sys.stderr)
+        return 0
+    configure(settings.log_level, settings.log_format)
+    try:
+        return run_once(settings) if args.once else run_server(settings, simulator)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _usage_error(p: argparse.ArgumentParser, message: str) -> None:
+    print(f"{PROG}: invalid arguments: {message} (see --help)", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def run_once(settings: Settings) -> int:
+    from prometheus_client.exposition import generate_latest
+
+    from .service import Exporter
+
+    exporter = Exporter(settings)
+    try:
+        ok = exporter.collection.run_cycle()
+        sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
+        sys.stdout.flush()
+    finally:
+        exporter.close()
+    return 0 if ok else 1
+
+
+def run_server(settings: Settings, simulator: Any = None) -> int:
+    from . import server
+    from .service import Exporter
+
+    log = get_logger(PROG)
+    exporter = Exporter(settings)
+    host, port = settings.listen
+    try:
+        httpd = server.bind(host, port, server.make_app(exporter))
+    except OSError as exc:
+        print(f"{PROG}: invalid configuration: THINGSPACE_LISTEN_ADDRESS: cannot listen on "
+              f"{settings.listen_address}: {exc.strerror}", file=sys.stderr)
+        return 2
+    stop = exporter.stop
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.serve(httpd)
+    log.info("started", version=__version__, listen=f"{host or '0.0.0.0'}:{httpd.server_port}",
+             accounts=len(settings.accounts), interval_seconds=settings.interval_seconds,
+             base_url=settings.base_url)
+    if simulator is not None:
+        print(f"demo: metrics at http://127.0.0.1:{httpd.server_port}/metrics "
+              f"(simulator at {simulator.base_url}); Ctrl-C stops", file=sys.stderr, flush=True)
+    exporter.collection.start()
+    while not stop.wait(0.5):
+        pass
+    log.info("stopping")
+    exporter.close()
+    threading.Thread(target=httpd.shutdown, daemon=True).start()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,190 @@
+"""Settings: environment variables `THINGSPACE_<NAME>`, CLI flags and secret files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "THINGSPACE_"
+DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
+DEFAULT_BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
+SECRET_FIELDS = ("client_id", "client_secret", "username", "password")
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the setting and never holds its value."""
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """`THINGSPACE_<NAME>_FILE`, or a file named `<name>` or `THINGSPACE_<NAME>` in
+    `THINGSPACE_SECRETS_DIR`, as Docker and Kubernetes mount secrets."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every file at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        secrets_dir = os.environ.get(ENV_PREFIX + "SECRETS_DIR")
+        if secrets_dir and not Path(secrets_dir).is_dir():
+            raise ConfigError(f"{ENV_PREFIX}SECRETS_DIR: not a readable directory")
+        for field in SECRET_FIELDS:
+            path = os.environ.get(env_name(field) + "_FILE")
+            source = env_name(field) + "_FILE"
+            if not path and secrets_dir:
+                for name in (field, env_name(field)):
+                    if (Path(secrets_dir) / name).is_file():
+                        path, source = str(Path(secrets_dir) / name), f"{ENV_PREFIX}SECRETS_DIR/{name}"
+                        break
+            if path:
+                values[field] = read_secret_file(path, source)
+        return values
+
+
+def read_secret_file(path: str, source: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read secret file {path!r}: {exc.strerror or 'not UTF-8 text'}") from None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", hide_input_in_errors=True)
+
+    client_id: str = Field(min_length=1, description="OAuth2 client (application) key")
+    client_secret: SecretStr = Field(description="OAuth2 client secret")
+    username: str = Field(min_length=1, description="M2M (UWS) account user name")
+    password: SecretStr = Field(description="M2M (UWS) account password")
+    accounts: Annotated[list[str], NoDecode] = Field(description="comma-separated account names")
+    base_url: str = Field("https://thingspace.verizon.com", description="API base URL")
+    protocol: str = Field("LWM2M", description="`protocol` query parameter; empty omits it")
+    interval_seconds: float = Field(300.0, gt=0, description="seconds between collection cycles")
+    listen_address: str = Field(f":{DEFAULT_PORT}", description="host:port for /metrics")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    log_format: Literal["json", "console"] = Field("json", description="log format")
+    last_connection_buckets: Annotated[list[float], NoDecode] = Field(
+        list(DEFAULT_BUCKETS), description="last-connection age histogram bounds, seconds"
+    )
+    stale_after_seconds: float | None = Field(
+        None, gt=0, description="keep a failing account's last snapshot this long (default 3 intervals)"
+    )
+    cycle_timeout_seconds: float = Field(1800.0, gt=0, description="deadline for one account's listing")
+    request_timeout_seconds: float = Field(30.0, gt=0, description="read timeout of one HTTP request")
+    max_retries: int = Field(3, ge=0, le=10, description="retries of 408/429/5xx per request")
+    max_concurrency: int = Field(4, ge=1, le=64, description="page requests in flight per account")
+    max_requests_per_second: float = Field(10.0, ge=0, description="API request rate cap, 0 = none")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, SecretFilesSource(settings_cls)
+
+    @field_validator("accounts", mode="before")
+    @classmethod
+    def _accounts(cls, value: Any) -> Any:
+        value = _split_csv(value)
+        if not value:
+            raise ValueError("at least one account is required")
+        if len(set(value)) != len(value):
+            raise ValueError("accounts are listed twice")
+        return value
+
+    @field_validator("last_connection_buckets", mode="before")
+    @classmethod
+    def _buckets_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("last_connection_buckets")
+    @classmethod
+    def _buckets(cls, value: list[float]) -> list[float]:
+        value = [b for b in value if b != float("inf")]
+        if not value or any(b <= 0 for b in value) or value != sorted(set(value)):
+            raise ValueError("give positive, strictly increasing bounds in seconds")
+        return value
+
+    @field_validator("client_secret", "password")
+    @classmethod
+    def _not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("give an http:// or https:// URL with a host")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must not carry a query, fragment or credentials")
+        return value.strip().rstrip("/")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("listen_address")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_listen_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _stale_default(self) -> Settings:
+        if self.stale_after_seconds is None:
+            self.stale_after_seconds = 3 * self.interval_seconds
+        return self
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        return parse_listen_address(self.listen_address)
+
+    def secrets(self) -> list[str]:
+        return [self.client_secret.get_secret_value(), self.password.get_secret_value()]
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("give host:port, e.g. :29811 or 127.0.0.1:29811")
+    return host.strip("[]"), int(port)
+
+
+def load(cli_values: dict[str, Any] | None = None) -> Settings:
+    """Build settings (CLI flags over environment over secret files); raise ConfigError."""
+    try:
+        return Settings(**(cli_values or {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "settings"
+        where = env_name(field) if field in Settings.model_fields else field
+        raise ConfigError(f"{where}: {_message(err)}") from None
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    if err["type"] == "missing":
+        return "required but not set"
+    return msg.removeprefix("Value error, ")

@@ -1,0 +1,136 @@
+"""One HTTP session for all API calls: timeouts, retries with backoff, size and deadline guards."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import __version__
+from .errors import ApiError, Stopped, api_error
+from .metrics import ExporterMetrics
+from .ratelimit import RateLimiter
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0  # a longer Retry-After would stall the whole cycle
+MAX_BODY_BYTES = 64 * 1024 * 1024
+CONNECT_TIMEOUT = 10.0
+USER_AGENT = f"thingspace-exporter/{__version__} (+https://github.com/thingspace-exporter)"
+ENDPOINTS = {"/oauth2/token": "token", "/session/login": "login", "/session/logout": "logout"}
+
+
+def endpoint_of(url: str) -> str:
+    for suffix, name in ENDPOINTS.items():
+        if suffix in url:
+            return name
+    return "devices"
+
+
+class StoppableRetry(Retry):
+    """urllib3 Retry whose sleeps end at shutdown and whose Retry-After is capped."""
+
+    stop: threading.Event = threading.Event()
+    on_retry: Callable[[str, str], None] | None = None
+
+    def new(self, **kw: Any) -> StoppableRetry:
+        retry = super().new(**kw)
+        retry.stop, retry.on_retry = self.stop, self.on_retry
+        return retry
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when spent
+        if self.on_retry is not None:
+            reason = f"http_{response.status}" if response is not None else type(error).__name__.lower()
+            self.on_retry(endpoint_of(url or ""), reason)
+        return retry
+
+    def get_retry_after(self, response: Any) -> float | None:
+        value = super().get_retry_after(response)
+        return None if value is None else min(value, MAX_RETRY_AFTER)
+
+    def sleep(self, response: Any = None) -> None:
+        delay = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+        if delay is None:
+            delay = self.get_backoff_time()
+        if delay > 0 and self.stop.wait(delay):
+            raise Stopped()
+
+
+class Transport:
+    def __init__(self, base_url: str, metrics: ExporterMetrics, stop: threading.Event, *,
+                 timeout: float = 30.0, retries: int = 3, rate: float = 0.0, pool_size: int = 16) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.metrics = metrics
+        self.stop = stop
+        self.timeout = timeout
+        self.limiter = RateLimiter(rate)
+        retry = StoppableRetry(
+            total=retries, connect=retries, read=retries, status=retries, other=0,
+            allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
+            backoff_factor=0.5, backoff_max=30.0, backoff_jitter=0.5,
+            respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
+        )
+        retry.stop = stop
+        retry.on_retry = lambda endpoint, reason: metrics.retries.labels(endpoint, reason).inc()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = USER_AGENT
+
+    def request(self, endpoint: str, method: str, path: str, *, deadline: float | None = None,
+                timeout: float | None = None, **kw: Any) -> bytes:
+        """Send one request (retrying transient failures) and return the 2xx body; raise ApiError."""
+        if self.stop.is_set():
+            raise Stopped()
+        read_timeout = timeout or self.timeout
+        if deadline is not None:
+            read_timeout = min(read_timeout, deadline - time.monotonic())
+            if read_timeout <= 0:
+                raise self._fail(ApiError("deadline", "cycle deadline reached", endpoint))
+        self.limiter.acquire(self.stop)
+        self.metrics.requests.labels(endpoint).inc()
+        started = time.perf_counter()
+        try:
+            resp = self.session.request(
+                method, self.base_url + path, timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
+                stream=True, allow_redirects=False, **kw,
+            )
+            with resp:
+                body = _read(resp, endpoint, deadline)
+        except requests.Timeout as exc:
+            raise self._fail(ApiError("timeout", type(exc).__name__, endpoint)) from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise self._fail(ApiError("connection", type(exc).__name__, endpoint)) from None
+        except requests.RequestException as exc:
+            raise self._fail(ApiError("request_error", type(exc).__name__, endpoint)) from None
+        except ApiError as exc:
+            raise self._fail(exc) from None
+        finally:
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        if not 200 <= resp.status_code < 300:
+            raise self._fail(api_error(endpoint, resp.status_code, body))
+        return body
+
+    def _fail(self, exc: ApiError) -> ApiError:
+        self.metrics.failures.labels(exc.endpoint, exc.reason).inc()
+        return exc
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _read(resp: requests.Response, endpoint: str, deadline: float | None) -> bytes:
+    chunks, size = [], 0
+    for chunk in resp.iter_content(256 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError("too_large", f"response larger than {MAX_BODY_BYTES} bytes", endpoint)
+        if deadline is not None and time.monotonic() > deadline:
+            raise ApiError("deadline", "cycle deadline reached while reading", endpoint)
+        chunks.append(chunk)
+    return b"".join(chunks)
