@@ -126,10 +126,11 @@ class Auth:
             return
         headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
         try:
-            self.transport.request("logout", "POST", LOGOUT_PATH, headers=headers, timeout=timeout)
+            self.transport.request("logout", "POST", LOGOUT_PATH, headers=headers, timeout=timeout,
+                                   during_shutdown=True)
             self.log.info("session_logged_out")
         except Exception as exc:  # shutting down: report and go on
-            self.log.warning("logout_failed", error=str(exc))
+            self.log.warning("logout_failed", error=str(exc) or type(exc).__name__)
 
     def _fetch_token(self, deadline: float | None) -> None:
         self.oauth_guard.check()

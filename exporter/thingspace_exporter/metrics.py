@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import platform
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client import gc_collector, platform_collector, process_collector
 
 from . import __version__
 
 BG = "Collected in the background every interval, not at scrape time."
+# `_created` series double the counters and nobody graphs them.
+disable_created_metrics()
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 

@@ -83,16 +83,20 @@ class Transport:
         self.session.headers["User-Agent"] = USER_AGENT
 
     def request(self, endpoint: str, method: str, path: str, *, deadline: float | None = None,
-                timeout: float | None = None, **kw: Any) -> bytes:
-        """Send one request (retrying transient failures) and return the 2xx body; raise ApiError."""
-        if self.stop.is_set():
+                timeout: float | None = None, during_shutdown: bool = False, **kw: Any) -> bytes:
+        """Send one request (retrying transient failures) and return the 2xx body; raise ApiError.
+
+        `during_shutdown` (the logout) skips the stop check and the rate cap.
+        """
+        if self.stop.is_set() and not during_shutdown:
             raise Stopped()
         read_timeout = timeout or self.timeout
         if deadline is not None:
             read_timeout = min(read_timeout, deadline - time.monotonic())
             if read_timeout <= 0:
                 raise self._fail(ApiError("deadline", "cycle deadline reached", endpoint))
-        self.limiter.acquire(self.stop)
+        if not during_shutdown:
+            self.limiter.acquire(self.stop)
         self.metrics.requests.labels(endpoint).inc()
         started = time.perf_counter()
         try:
