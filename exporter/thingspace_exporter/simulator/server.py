@@ -133,6 +133,9 @@ class _Server(ThreadingHTTPServer):
 def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one segment: avoids Nagle/delayed-ACK stalls.
+        wbufsize = -1
+        disable_nagle_algorithm = True
 
         def _dispatch(self) -> None:
             started = time.monotonic()
