@@ -1,0 +1,34 @@
+# One command each for a new user: `make demo`, `make test`. Needs Python 3.11+ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-unit test-integration bench bench-smoke check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the exporter against the built-in simulator
+	$(VENV)/bin/thingspace-exporter --demo
+
+test: $(STAMP)  ## every test suite (e2e tests need promtool/prometheus on PATH)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+bench: $(STAMP)  ## performance ratios against baselines measured in the same run
+	$(PY) bench/run.py
+
+bench-smoke: $(STAMP)
+	$(PY) bench/run.py --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info exporter/*.egg-info

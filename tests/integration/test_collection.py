@@ -1,0 +1,54 @@
+"""Exact counts against the simulator's ground truth, in-process over loopback HTTP."""
+
+from __future__ import annotations
+
+from .conftest import assert_matches, exposition, value
+
+ACCOUNTS = {"0000123456-00001": 2500, "0000123456-00002": 130, "0000123456-00003": 2000,
+            "0000123456-00004": 0}
+
+
+def test_every_series_matches_ground_truth(sim_factory, exporter_factory):
+    sim = sim_factory(ACCOUNTS)
+    exp = exporter_factory(sim)
+    assert exp.collection.run_cycle() is True
+    text = exposition(exp)
+    assert_matches(text, sim, ACCOUNTS)
+    for account in ACCOUNTS:
+        assert value(text, "thingspace_up", account=account) == 1.0
+        assert value(text, "thingspace_last_success_timestamp_seconds", account=account) > 0
+    assert sim.requests["token"] == 1 and sim.requests["login"] == 1
+
+
+def test_protocol_setting_filters_and_empty_means_all(sim_factory, exporter_factory):
+    sim = sim_factory({"0000123456-00001": 1500})
+    for protocol, truth_protocol in (("HTTP", "HTTP"), ("", None)):
+        exp = exporter_factory(sim, protocol=protocol)
+        assert exp.collection.run_cycle()
+        assert_matches(exposition(exp), sim, ["0000123456-00001"], truth_protocol)
+
+
+def test_fleet_that_changes_between_cycles_sequential_and_parallel(sim_factory, exporter_factory):
+    accounts = {"0000123456-00001": 6500, "0000123456-00002": 3100}
+    sim = sim_factory(accounts)
+    parallel = exporter_factory(sim, max_concurrency=4)
+    sequential = exporter_factory(sim, max_concurrency=1)
+    for _ in range(4):
+        assert parallel.collection.run_cycle()
+        assert sequential.collection.run_cycle()
+        assert_matches(exposition(parallel), sim, accounts)
+        assert_matches(exposition(sequential), sim, accounts)
+        sim.advance()
+    assert parallel.collection.bounds["0000123456-00001"]  # boundaries kept for the next cycle
+
+
+def test_unknown_account_fails_only_that_account(sim_factory, exporter_factory):
+    sim = sim_factory({"0000123456-00001": 1200})
+    exp = exporter_factory(sim, accounts=["0000123456-00001", "9999999999-99999"])
+    assert exp.collection.run_cycle() is False
+    text = exposition(exp)
+    assert value(text, "thingspace_up", account="0000123456-00001") == 1.0
+    assert value(text, "thingspace_up", account="9999999999-99999") == 0.0
+    assert value(text, "thingspace_collection_errors_total", account="9999999999-99999",
+                 reason="invalid_parameter") == 1.0
+    assert_matches(text, sim, ["0000123456-00001"])
