@@ -1,0 +1,200 @@
+"""Each fault kind over real HTTP, plus the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from thingspace_exporter.simulator import Faults, Simulator
+from thingspace_exporter.simulator.faults import KINDS
+
+ACC = "0000123456-00001"
+DEVICES = f"/api/fota/v3/devices/{ACC}"
+
+
+@pytest.fixture
+def env():
+    faults = Faults()
+    faults.slow_seconds = 0.3
+    faults.hang_seconds = 30.0
+    with Simulator({ACC: 1500}, faults=faults) as sim:
+        http = requests.Session()
+        token = http.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
+                          data={"grant_type": "client_credentials"}).json()["access_token"]
+        session = http.post(sim.base_url + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
+                            json={"username": "demo-user", "password": "demo-password"}).json()["sessionToken"]
+        headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
+
+        def get(cursor="0", timeout=5):
+            return http.get(sim.base_url + DEVICES, headers=headers, params={"lastSeenDeviceId": cursor},
+                            timeout=timeout)
+        yield sim, faults, get
+
+
+def test_every_kind_is_covered_here():
+    assert set(KINDS) == set(EXPECTED_STATUS) | {"slow", "timeout", "truncated_json", "malformed_json",
+                                                 "stuck_cursor", "empty_page", "token_expiry", "session_expiry"}
+
+
+EXPECTED_STATUS = {
+    "rate_limit": 429, "server_error": 500, "bad_gateway": 502, "unavailable": 503,
+    "gateway_timeout": 504, "html_503": 503, "session_invalid": 400, "session_format": 400,
+    "invalid_cursor": 400,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED_STATUS))
+def test_error_faults_answer_once_then_normal(env, kind):
+    sim, faults, get = env
+    faults.schedule(kind)
+    r = get()
+    assert r.status_code == EXPECTED_STATUS[kind]
+    if kind == "html_503":
+        assert r.headers["Content-Type"].startswith("text/html") and r.text.lstrip().startswith("<html>")
+    else:
+        assert r.headers["Content-Type"] == "application/json" and isinstance(r.json(), dict)
+    if kind == "rate_limit":
+        assert r.headers["Retry-After"] == "1"
+    if kind == "session_invalid":
+        assert r.json()["errorCode"] == "UnifiedWebService.INPUT_INVALID.SessionToken.Invalid"
+    if kind == "session_format":
+        assert r.json()["errorCode"] == "UnifiedWebService.REQUEST_FAILED.SessionToken.Format"
+    if kind == "invalid_cursor":
+        assert r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": "LastSeenDeviceId Not Valid"}
+    assert get().status_code == 200
+    assert faults.injected == {kind: 1}
+
+
+def test_token_expiry_invalidates_the_token(env):
+    sim, faults, get = env
+    faults.schedule("token_expiry")
+    r = get()
+    assert r.status_code == 401 and r.json()["fault"]["code"] == "900901"
+    assert get().status_code == 401  # the token really is gone
+
+
+def test_session_expiry_invalidates_the_session(env):
+    sim, faults, get = env
+    faults.schedule("session_expiry")
+    for _ in range(2):  # the session really is gone
+        r = get()
+        assert r.status_code == 400
+        assert r.json()["errorCode"] == "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired"
+
+
+def test_slow_answers_normally_after_a_delay(env):
+    sim, faults, get = env
+    faults.schedule("slow")
+    started = time.monotonic()
+    r = get()
+    assert time.monotonic() - started >= 0.3 and r.status_code == 200 and len(r.json()["deviceList"]) == 1000
+
+
+def test_timeout_never_answers_and_stop_does_not_wait(env):
+    sim, faults, get = env
+    faults.schedule("timeout")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        get(timeout=0.5)
+    started = time.monotonic()
+    sim.stop()
+    assert time.monotonic() - started < 2
+
+
+def test_malformed_json(env):
+    sim, faults, get = env
+    faults.schedule("malformed_json")
+    r = get()
+    assert r.status_code == 200
+    with pytest.raises(ValueError):
+        json.loads(r.content)
+
+
+def test_truncated_json_is_half_a_valid_page(env):
+    sim, faults, get = env
+    full = get().content
+    faults.schedule("truncated_json")
+    r = get()
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(r.content) == len(full) // 2
+    assert full.startswith(r.content)
+    with pytest.raises(ValueError):
+        json.loads(r.content)
+
+
+def test_stuck_cursor_repeats_the_request_cursor(env):
+    sim, faults, get = env
+    cursor = get().json()["lastSeenDeviceId"]
+    faults.schedule("stuck_cursor")
+    body = get(cursor).json()
+    assert body["hasMoreData"] is True and body["lastSeenDeviceId"] == cursor and body["deviceList"]
+
+
+def test_empty_page_claims_more_data(env):
+    sim, faults, get = env
+    faults.schedule("empty_page")
+    body = get().json()
+    assert body["deviceList"] == [] and body["hasMoreData"] is True
+
+
+def test_page_faults_do_not_bypass_auth(env):
+    sim, faults, get = env
+    sim.expire_sessions()
+    faults.schedule("stuck_cursor")
+    assert get().json()["errorCode"].endswith("SessionToken.Expired")
+
+
+def test_faults_can_target_the_token_endpoint(env):
+    sim, faults, get = env
+    faults.schedule("unavailable", endpoint="token", after=1, count=1)
+    post = lambda: requests.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
+                                 data={"grant_type": "client_credentials"}, timeout=5)
+    assert [post().status_code for _ in range(3)] == [200, 503, 200]
+    assert get().status_code == 200
+
+
+def test_random_rates_inject_some_faults(env):
+    sim, faults, get = env
+    faults.rates["server_error"] = 0.5
+    codes = [get().status_code for _ in range(30)]
+    assert 0 < codes.count(500) < 30 and codes.count(500) == faults.injected["server_error"]
+    assert set(codes) == {200, 500}
+
+
+def test_cli_serves_and_never_prints_secrets():
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
+         "--port", "0", "-v", "--accounts", f"{ACC}=30,0000123456-00002=5", "--client-secret", "s3cr3t-XYZ",
+         "--password", "pw-QWE", "--fault", "server_error=0", "--fault-seed", "4", "--seed", "9"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stderr.readline()
+        base = line.split(" listening on ")[1].split()[0]
+        token = requests.post(base + "/api/ts/v1/oauth2/token", auth=("demo-client", "s3cr3t-XYZ"),
+                              data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
+        session = requests.post(base + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
+                                json={"username": "demo-user", "password": "pw-QWE"}, timeout=5).json()["sessionToken"]
+        r = requests.get(base + DEVICES, headers={"Authorization": f"Bearer {token}", "VZ-M2M-Token": session},
+                         timeout=5)
+        assert r.status_code == 200 and len(r.json()["deviceList"]) == 30
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    logged = line + err
+    assert "GET /api/fota/v3/devices/" in logged and "POST /api/m2m/v1/session/login 200" in logged
+    for secret in ("s3cr3t-XYZ", "pw-QWE", token, session):
+        assert secret not in logged
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    from thingspace_exporter.simulator.cli import main
+    for argv in (["--fault", "nope=0.1"], ["--fault", "slow=2"], ["--accounts", "x=y"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
