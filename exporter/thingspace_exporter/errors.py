@@ -49,11 +49,11 @@ def parse_error_body(body: bytes) -> tuple[str | None, str]:
         return None, "unexpected error body"
     fault = doc.get("fault")
     if isinstance(fault, dict):
-        return _text(fault.get("code")), _text(fault.get("message") or fault.get("description"))
+        return _text(fault.get("code")), _text(fault.get("message") or fault.get("description")) or ""
     if "errorCode" in doc or "errorMessage" in doc:
-        return _text(doc.get("errorCode")), _text(doc.get("errorMessage"))
+        return _text(doc.get("errorCode")), _text(doc.get("errorMessage")) or ""
     if "error" in doc:
-        return _text(doc.get("error")), _text(doc.get("error_description"))
+        return _text(doc.get("error")), _text(doc.get("error_description")) or ""
     return None, "unexpected error body"
 
 
