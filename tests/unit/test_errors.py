@@ -88,3 +88,15 @@ def test_message_redacts_known_secrets():
     err = api_error("devices", 400, j({"errorCode": "X", "errorMessage": "bad a-very-secret-token-value"}))
     assert "a-very-secret-token-value" not in str(err)
     assert "***" in err.message
+
+
+@pytest.mark.parametrize("doc,code", [
+    ({"fault": {"code": "900901"}}, "900901"),
+    ({"errorCode": "INTERNAL_ERROR"}, "INTERNAL_ERROR"),
+    ({"error": "invalid_client"}, "invalid_client"),
+    ({"error": "invalid_client", "error_description": None}, "invalid_client"),
+])
+def test_shapes_without_a_message_still_give_an_api_error(doc, code):
+    assert parse_error_body(j(doc)) == (code, "")
+    err = api_error("token", 401, j(doc))
+    assert isinstance(err, ApiError) and err.code == code and err.message == ""
