@@ -1,0 +1,183 @@
+"""aggregation: every device quirk, inclusive buckets, ages from fetched_at, merge == one add."""
+
+import json
+
+import pytest
+
+from thingspace_exporter.aggregation import Aggregator, flag, text
+from thingspace_exporter.decode import decode_page
+from thingspace_exporter.lastconnection import parse_time
+from ts_builders import device, page, DROP
+
+BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
+NOW_TXT = "2021-09-29 07:43:08 +0000 UTC"
+NOW = parse_time(NOW_TXT)
+
+
+def devs(*docs):
+    return decode_page(json.dumps(page(list(docs))).encode()).deviceList
+
+
+def agg(*docs, fetched_at=NOW, buckets=BUCKETS):
+    a = Aggregator(buckets)
+    a.add(devs(*docs), fetched_at)
+    return a.result()
+
+
+def key(status="active", fota="true", lic="true", make="NORDIC SEMICONDUCTOR ASA", model="NRF9160", fw="fw-1"):
+    return (make, model, fw, status, fota, lic)
+
+
+def test_status_case_is_normalised_and_unknown_values_kept():
+    r = agg(device("1", status="Active"), device("2", status="active"), device("3", status="ACTIVE"),
+            device("4", status="Suspended"), device("5", status="deactivated-weird"))
+    assert r.devices == {key(): 3, key("suspended"): 1, key("deactivated-weird"): 1}
+    assert r.count == 5
+
+
+def test_absent_null_and_string_booleans():
+    r = agg(device("1", fotaEligible=DROP, licenseAssigned=None),
+            device("2", fotaEligible="true", licenseAssigned="TRUE "),
+            device("3", fotaEligible="false", licenseAssigned=False),
+            device("4", fotaEligible="yes", licenseAssigned=0))
+    assert r.devices == {key(fota="false", lic="false"): 3, key(fota="true", lic="true"): 1}
+
+
+@pytest.mark.parametrize("value,expected", [(True, "true"), (False, "false"), (None, "false"),
+                                            ("true", "true"), ("True", "true"), ("false", "false"),
+                                            ("", "false"), (1, "false")])
+def test_flag(value, expected):
+    assert flag(value) == expected
+
+
+def test_text():
+    assert (text(None), text("a"), text(12), text(1.5)) == ("", "a", "12", "1.5")
+
+
+def test_protocols_comma_joined_with_spaces_and_none():
+    r = agg(device("1", protocol="LWM2M"), device("2", protocol="HTTP,LWM2M"),
+            device("3", protocol=" HTTP , LWM2M ,"), device("4", protocol="NONE"),
+            device("5", protocol=None), device("6", protocol=""), device("7", protocol="HTTP,HTTP"))
+    assert r.protocols == {"LWM2M": 3, "HTTP": 3, "NONE": 1}
+
+
+def test_numbers_where_strings_belong():
+    r = agg(device("1", make=123, model=4.5, firmware=7, status=None, protocol=5,
+                   softwareList=[{"name": 1, "version": 2}]))
+    assert r.devices == {("123", "4.5", "7", "", "true", "true"): 1}
+    assert r.protocols == {"5": 1}
+    assert r.software == {("1", "2"): 1}
+    assert r.ages[("123", "4.5")][0][-1] == 1
+
+
+def test_missing_make_model_are_empty_labels():
+    r = agg(device("1", make=DROP, model=None, firmware=DROP))
+    assert r.devices == {("", "", "", "active", "true", "true"): 1}
+
+
+def test_software_duplicates_count_once_per_device():
+    sw = [{"name": "App", "version": "1.0"}, {"name": "App", "version": "1.0", "upgradeTime": "x"},
+          {"name": "App", "version": "2.0"}]
+    r = agg(device("1", softwareList=sw), device("2", softwareList=[{"name": "App", "version": "1.0"}]),
+            device("3", softwareList=None), device("4", softwareList=DROP))
+    assert r.software == {("App", "1.0"): 2, ("App", "2.0"): 1}
+
+
+def test_both_last_connection_spellings_and_unknowns():
+    r = agg(device("1", lastConnectionTime=NOW_TXT),
+            device("2", lastConnectionTime=DROP, lastConnectTime=NOW_TXT),
+            device("3", lastConnectionTime=None, lastConnectTime="2021-09-29T07:43:08Z"),
+            device("4", lastConnectionTime="N/A"), device("5", lastConnectionTime=""),
+            device("6", lastConnectionTime="0001-01-01 00:00:00 +0000 UTC"),
+            device("7", lastConnectionTime="1900-01-01 00:00:00 +0000 UTC"),
+            device("8", lastConnectionTime=DROP), device("9", lastConnectionTime=1632901388))
+    mk = ("NORDIC SEMICONDUCTOR ASA", "NRF9160")
+    assert r.unknown == {mk: 6}
+    cumulative, total = r.ages[mk]
+    assert cumulative == (3, 3, 3, 3, 3, 3) and total == 0.0
+
+
+def at_age(seconds, make="M", model="X", n="1"):
+    return device(n, make=make, model=model, lastConnectionTime=_go(NOW - seconds))
+
+
+def _go(epoch):
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def test_bucket_boundaries_are_inclusive():
+    r = agg(at_age(3600), at_age(3601), at_age(21600), at_age(86400), at_age(2592000), at_age(2592001), at_age(0))
+    cumulative, total = r.ages[("M", "X")]
+    # le=3600: {0, 3600}; le=21600: +3601, 21600; le=86400: +86400; le=604800: same; le=2592000: +2592000
+    assert cumulative == (2, 4, 5, 5, 6, 7)
+    assert total == 3600 + 3601 + 21600 + 86400 + 2592000 + 2592001
+
+
+def test_ages_are_measured_from_the_pages_fetched_at():
+    a = Aggregator(BUCKETS)
+    a.add(devs(at_age(0)), NOW + 7200)  # fetched two hours after the connection
+    a.add(devs(at_age(0)), NOW + 60)
+    cumulative, total = a.result().ages[("M", "X")]
+    assert cumulative == (1, 2, 2, 2, 2, 2) and total == 7260
+
+
+def test_negative_ages_clamp_to_zero():
+    cumulative, total = agg(at_age(-500)).ages[("M", "X")]
+    assert cumulative[0] == 1 and total == 0.0
+
+
+def test_gauge_histogram_is_cumulative_and_last_bucket_is_gcount_per_model():
+    r = agg(at_age(10, "A", "1"), at_age(100000, "A", "1"), at_age(10**8, "A", "1"), at_age(5, "B", "2"),
+            device("9", make="A", model="1", lastConnectionTime="N/A"))
+    a_cum, _ = r.ages[("A", "1")]
+    assert a_cum == (1, 1, 1, 2, 2, 3)
+    assert all(x <= y for x, y in zip(a_cum, a_cum[1:]))
+    assert r.ages[("B", "2")][0][-1] == 1
+    assert r.unknown == {("A", "1"): 1}
+    assert len(a_cum) == len(BUCKETS) + 1
+
+
+def test_custom_buckets():
+    r = agg(at_age(5), at_age(10), at_age(11), buckets=(10.0,))
+    assert r.ages[("M", "X")][0] == (2, 3) and r.buckets == (10.0,)
+
+
+def test_empty_page_counts_a_page():
+    a = Aggregator(BUCKETS)
+    a.add([], NOW)
+    r = a.result()
+    assert (r.count, r.pages, r.devices, r.ages) == (0, 1, {}, {})
+
+
+def test_merge_equals_one_big_add():
+    docs = [device(str(i), status=["Active", "suspended"][i % 2], make=f"mk{i % 3}", model=f"m{i % 2}",
+                   protocol=["LWM2M", "HTTP,LWM2M", "NONE"][i % 3],
+                   softwareList=[{"name": "a", "version": str(i % 4)}],
+                   lastConnectionTime=[_go(NOW - i * 5000), "N/A"][i % 5 == 0]) for i in range(60)]
+    whole = Aggregator(BUCKETS)
+    whole.add(devs(*docs[:30]), NOW)
+    whole.add(devs(*docs[30:]), NOW + 100)
+    parts = [Aggregator(BUCKETS) for _ in range(3)]
+    parts[0].add(devs(*docs[:30]), NOW)
+    parts[1].add(devs(*docs[30:45]), NOW + 100)
+    parts[2].add(devs(*docs[45:]), NOW + 100)
+    total = Aggregator(BUCKETS)
+    for p in parts:
+        total.merge(p)
+    a, b = whole.result(), total.result()
+    assert (a.devices, a.protocols, a.software, a.unknown, a.count) == \
+        (b.devices, b.protocols, b.software, b.unknown, b.count)
+    assert a.ages.keys() == b.ages.keys()
+    for mk in a.ages:
+        assert a.ages[mk][0] == b.ages[mk][0] and a.ages[mk][1] == pytest.approx(b.ages[mk][1])
+    assert b.pages == 3 and a.pages == 2
+
+
+def test_time_cache_does_not_change_results():
+    # more distinct timestamps than the parse cache holds: it is cleared and refilled
+    docs = [device(str(i), lastConnectionTime=_go(NOW - i * 10)) for i in range(5000)]
+    a = Aggregator(BUCKETS)
+    a.add(devs(*docs), NOW)
+    a.add(devs(*docs), NOW)
+    assert a.result().ages[("NORDIC SEMICONDUCTOR ASA", "NRF9160")][0] == (722, 4322, 10000, 10000, 10000, 10000)
