@@ -42,12 +42,19 @@ class Client:
         params = {"lastSeenDeviceId": cursor}
         if self.protocol:
             params["protocol"] = self.protocol
-        body = self.get("devices", DEVICES_PATH + quote(account, safe=""), params, deadline)
-        fetched_at = time.time()
-        try:
-            page = decode_page(body)
-        except ApiError as exc:
-            self.metrics.failures.labels("devices", exc.reason).inc()
-            raise
-        self.metrics.pages.labels(account).inc()
-        return page, fetched_at
+        path = DEVICES_PATH + quote(account, safe="")
+        for attempt in (1, 2):
+            body = self.get("devices", path, params, deadline)
+            fetched_at = time.time()
+            try:
+                page = decode_page(body)
+            except ApiError as exc:
+                self.metrics.failures.labels("devices", exc.reason).inc()
+                # A body cut short or mangled on the way is worth one more try; a second is not.
+                if attempt == 1 and exc.reason == "bad_json":
+                    self.metrics.retries.labels("devices", exc.reason).inc()
+                    continue
+                raise
+            self.metrics.pages.labels(account).inc()
+            return page, fetched_at
+        raise AssertionError("unreachable")
