@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.util.retry import Retry
 
 from . import __version__
@@ -109,7 +110,8 @@ class Transport:
         except requests.Timeout as exc:
             raise self._fail(ApiError("timeout", type(exc).__name__, endpoint)) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise self._fail(ApiError("connection", type(exc).__name__, endpoint)) from None
+            reason = "timeout" if _timed_out(exc) else "connection"
+            raise self._fail(ApiError(reason, type(exc).__name__, endpoint)) from None
         except requests.RequestException as exc:
             raise self._fail(ApiError("request_error", type(exc).__name__, endpoint)) from None
         except ApiError as exc:
@@ -126,6 +128,16 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _timed_out(exc: Exception) -> bool:
+    """requests reports a read timeout as ConnectionError once urllib3's Retry has given up
+    (MaxRetryError wrapping ReadTimeoutError), and while streaming the body."""
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)
+    # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3 2
+    return isinstance(cause, urllib3_exceptions.TimeoutError) and \
+        not isinstance(cause, urllib3_exceptions.NewConnectionError)
 
 
 def _read(resp: requests.Response, endpoint: str, deadline: float | None) -> bytes:
