@@ -15,6 +15,13 @@ from .snapshot import SnapshotStore
 from .transport import Transport
 
 
+# Reasons a cycle or a request commonly fails for; others appear when they first happen.
+REQUEST_REASONS = ("timeout", "connection", "server_error", "rate_limited")
+CYCLE_REASONS = (*REQUEST_REASONS, "bad_json", "bad_page", "token_rejected", "session_rejected",
+                 "credentials_rejected", "auth_backoff", "invalid_cursor", "stuck_cursor", "empty_page",
+                 "missing_cursor", "invalid_parameter", "access_denied", "deadline", "internal_error")
+
+
 class Exporter:
     def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None,
                  stop: threading.Event | None = None) -> None:
@@ -32,9 +39,21 @@ class Exporter:
         self.client = Client(self.transport, self.auth, self.metrics, s.protocol)
         self.store: SnapshotStore = SnapshotStore(render)
         self.collection = Collection(s, self.client, self.store, self.metrics, self.log, self.stop)
-        for account in s.accounts:
-            self.metrics.up.labels(account).set(0)
-            self.metrics.published.labels(account).set(0)
+        self._init_series()
+
+    def _init_series(self) -> None:
+        """Zero the common label sets, so increase() and alerts work from the first error."""
+        m = self.metrics
+        for account in self.settings.accounts:
+            m.up.labels(account).set(0)
+            m.published.labels(account).set(0)
+            m.pages.labels(account)
+            for reason in CYCLE_REASONS:
+                m.errors.labels(account, reason)
+        for endpoint in ("token", "login", "devices"):
+            m.requests.labels(endpoint)
+            for reason in REQUEST_REASONS:
+                m.failures.labels(endpoint, reason)
 
     def close(self) -> None:
         """Stop collecting and log out of the M2M session."""
