@@ -31,8 +31,12 @@ def endpoint_of(url: str) -> str:
     return "devices"
 
 
+# The calling thread's cycle deadline, for the retry sleeps inside urllib3 (one Retry serves all).
+_deadline = threading.local()
+
+
 class StoppableRetry(Retry):
-    """urllib3 Retry whose sleeps end at shutdown and whose Retry-After is capped."""
+    """urllib3 Retry whose sleeps end at shutdown or the cycle deadline; Retry-After is capped."""
 
     stop: threading.Event = threading.Event()
     on_retry: Callable[[str, str], None] | None = None
@@ -57,6 +61,9 @@ class StoppableRetry(Retry):
         delay = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
         if delay is None:
             delay = self.get_backoff_time()
+        deadline = getattr(_deadline, "value", None)
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            raise ApiError("deadline", "cycle deadline reached while backing off")
         if delay > 0 and self.stop.wait(delay):
             raise Stopped()
 
@@ -100,6 +107,7 @@ class Transport:
             self.limiter.acquire(self.stop)
         self.metrics.requests.labels(endpoint).inc()
         started = time.perf_counter()
+        _deadline.value = deadline
         try:
             resp = self.session.request(
                 method, self.base_url + path, timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
@@ -115,8 +123,10 @@ class Transport:
         except requests.RequestException as exc:
             raise self._fail(ApiError("request_error", type(exc).__name__, endpoint)) from None
         except ApiError as exc:
+            exc.endpoint = exc.endpoint or endpoint
             raise self._fail(exc) from None
         finally:
+            _deadline.value = None
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         if not 200 <= resp.status_code < 300:
             raise self._fail(api_error(endpoint, resp.status_code, body))
