@@ -129,6 +129,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for a hanging fault
 
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (timeout, shutdown) is ordinary here, not worth a traceback.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
 
 def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
