@@ -1,0 +1,71 @@
+"""snapshot: whole-snapshot swaps; readers never see a half-updated state."""
+
+import threading
+from types import MappingProxyType
+
+import pytest
+
+from thingspace_exporter.aggregation import Aggregator
+from thingspace_exporter.snapshot import AccountSnapshot, SnapshotStore
+
+
+def data(n):
+    a = Aggregator((60.0,))
+    a.count = n
+    return a.result()
+
+
+def test_starts_empty_with_derived_state():
+    store = SnapshotStore(lambda snaps: sorted(snaps))
+    assert dict(store.snapshots) == {} and store.derived == []
+
+
+def test_publish_replaces_and_derives_together():
+    store = SnapshotStore(lambda snaps: {a: s.data.count for a, s in snaps.items()})
+    store.publish(AccountSnapshot("a", data(1), 1.0))
+    store.publish(AccountSnapshot("b", data(2), 1.0))
+    store.publish(AccountSnapshot("a", data(3), 2.0))
+    assert store.derived == {"a": 3, "b": 2}
+    assert store.snapshots["a"].completed_at == 2.0
+
+
+def test_published_mapping_is_read_only_and_old_views_do_not_change():
+    store = SnapshotStore(lambda snaps: None)
+    store.publish(AccountSnapshot("a", data(1), 1.0))
+    old = store.snapshots
+    assert isinstance(old, MappingProxyType)
+    with pytest.raises(TypeError):
+        old["b"] = None  # type: ignore[index]
+    store.publish(AccountSnapshot("b", data(2), 1.0))
+    assert list(old) == ["a"] and sorted(store.snapshots) == ["a", "b"]
+
+
+def test_snapshot_is_immutable():
+    snap = AccountSnapshot("a", data(1), 1.0)
+    with pytest.raises(Exception):
+        snap.account = "b"  # type: ignore[misc]
+    with pytest.raises(Exception):
+        snap.data.count = 5  # type: ignore[misc]
+
+
+def test_drop():
+    store = SnapshotStore(lambda snaps: len(snaps))
+    store.publish(AccountSnapshot("a", data(1), 1.0))
+    assert store.drop("a") is True and store.derived == 0
+    assert store.drop("a") is False
+
+
+def test_concurrent_publishes_lose_nothing_and_stay_consistent():
+    store = SnapshotStore(lambda snaps: frozenset(snaps))
+
+    def publish(prefix):
+        for i in range(200):
+            store.publish(AccountSnapshot(f"{prefix}{i}", data(i), 1.0))
+
+    threads = [threading.Thread(target=publish, args=(p,)) for p in "abcd"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.snapshots) == 800
+    assert store.derived == frozenset(store.snapshots)
