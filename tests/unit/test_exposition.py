@@ -1,0 +1,138 @@
+"""exposition: text and OpenMetrics bodies parse back, gzip decompresses to the same text."""
+
+import gzip
+import json
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+from prometheus_client.parser import text_string_to_metric_families as text_parse
+
+from thingspace_exporter.aggregation import Aggregator
+from thingspace_exporter.decode import decode_page
+from thingspace_exporter.exposition import body, negotiate, render
+from thingspace_exporter.lastconnection import parse_time
+from thingspace_exporter.snapshot import AccountSnapshot
+from ts_builders import device, page
+
+NOW = parse_time("2021-09-29T07:43:08Z")
+BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
+
+
+def snapshot(account, docs, fetched_at=NOW):
+    a = Aggregator(BUCKETS)
+    a.add(decode_page(json.dumps(page(docs)).encode()).deviceList, fetched_at)
+    return AccountSnapshot(account, a.result(), NOW)
+
+
+@pytest.fixture
+def snaps():
+    return {
+        "0000123456-00001": snapshot("0000123456-00001", [
+            device("1", lastConnectionTime="2021-09-29T07:43:08Z"),
+            device("2", status="suspended", protocol="HTTP,LWM2M", lastConnectionTime="2021-09-28T07:43:08Z",
+                   softwareList=[{"name": 'App "quoted"\\', "version": "1.0"}]),
+            device("3", make='we"ird\nmake', model="m/1", lastConnectionTime="N/A"),
+        ]),
+        "acc two": snapshot("acc two", [device("4", lastConnectTime="2021-09-29 06:43:08 +0000 UTC",
+                                               lastConnectionTime=None)], fetched_at=NOW + 10),
+    }
+
+
+@pytest.fixture
+def live(metrics):
+    metrics.up.labels("0000123456-00001").set(1)
+    metrics.requests.labels("devices").inc(3)
+    metrics.latency.labels("devices").observe(0.2)
+    return metrics.registry
+
+
+def by_name(fams):
+    return {f.name: f for f in fams}
+
+
+def values(fam, suffix=""):
+    return {tuple(sorted(s.labels.items())): s.value for s in fam.samples if s.name == fam.name + suffix}
+
+
+def check_device_families(fams):
+    devices = values(fams["thingspace_devices"])
+    assert sum(devices.values()) == 4
+    weird = [dict(k) for k in devices if dict(k)["make"] == 'we"ird\nmake']
+    assert weird and weird[0]["model"] == "m/1"
+    protos = {dict(k)["protocol"]: v for k, v in values(fams["thingspace_devices_by_protocol"]).items()
+              if dict(k)["account"] == "0000123456-00001"}
+    assert protos == {"LWM2M": 3, "HTTP": 1}
+    sw = values(fams["thingspace_device_software"])
+    assert [dict(k)["name"] for k in sw] == ['App "quoted"\\']
+    hist = fams["thingspace_device_last_connection_age_seconds"]
+    buckets = {(dict(k)["account"], dict(k)["le"]): v for k, v in values(hist, "_bucket").items()
+               if dict(k)["model"] == "NRF9160" and dict(k)["make"] == "NORDIC SEMICONDUCTOR ASA"}
+    assert buckets[("0000123456-00001", "3600.0")] == 1
+    assert buckets[("0000123456-00001", "86400.0")] == 2  # exactly one day old: inclusive
+    assert buckets[("0000123456-00001", "+Inf")] == 2
+    assert buckets[("acc two", "3600.0")] == 0 and buckets[("acc two", "21600.0")] == 1
+    # OpenMetrics keeps _gcount in the gauge histogram; the text format renders it as its own gauge
+    name = "thingspace_device_last_connection_age_seconds_gcount"
+    gcount = {s.labels["account"]: s.value for f in fams.values() for s in f.samples
+              if s.name == name and s.labels["model"] == "NRF9160"}
+    assert gcount == {"0000123456-00001": 2, "acc two": 1}
+    unknown = values(fams["thingspace_devices_last_connection_unknown"])
+    assert list(unknown.values()) == [1]
+
+
+def test_text_format_parses_back(snaps, live):
+    data, headers = body(render(snaps), live)
+    assert dict(headers)["Content-Type"].startswith("text/plain")
+    fams = by_name(text_parse(data.decode()))
+    check_device_families(fams)
+    assert values(fams["thingspace_up"]) == {(("account", "0000123456-00001"),): 1}
+    assert "thingspace_exporter_build" in fams or "thingspace_exporter_build_info" in fams
+    assert all("background" in fams[n].documentation for n in fams if n.startswith("thingspace_devices"))
+
+
+def test_openmetrics_parses_back_with_one_eof(snaps, live):
+    data, headers = body(render(snaps), live, accept="application/openmetrics-text; version=1.0.0; q=0.9, */*")
+    assert dict(headers)["Content-Type"].startswith("application/openmetrics-text")
+    text = data.decode()
+    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    fams = by_name(om_parse(text))
+    check_device_families(fams)
+    assert fams["thingspace_device_last_connection_age_seconds"].type == "gaugehistogram"
+    assert fams["thingspace_api_requests"].type == "counter"
+    assert fams["thingspace_exporter_build"].type == "info"
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text"])
+def test_gzip_bodies_decompress_to_the_same_text(snaps, live, accept):
+    rendered = render(snaps)
+    plain, plain_headers = body(rendered, live, accept, "")
+    zipped, headers = body(rendered, live, accept, "deflate, gzip;q=1.0, br")
+    assert ("Content-Encoding", "gzip") in headers and ("Content-Encoding", "gzip") not in plain_headers
+    assert gzip.decompress(zipped) == plain
+
+
+def test_empty_store_still_parses(live):
+    data, _ = body(render({}), live)
+    fams = by_name(text_parse(data.decode()))
+    assert fams["thingspace_devices"].samples == []
+    om, _ = body(render({}), live, "application/openmetrics-text")
+    assert "thingspace_up" in by_name(om_parse(om.decode()))
+
+
+def test_rendered_text_is_cached_and_live_part_is_fresh(snaps, metrics):
+    rendered = render(snaps)
+    first, _ = body(rendered, metrics.registry)
+    metrics.up.labels("x").set(1)
+    second, _ = body(rendered, metrics.registry)
+    assert first != second and second.startswith(rendered.text)
+
+
+@pytest.mark.parametrize("accept,encoding,expected", [
+    ("", "", (False, False)),
+    ("text/plain", "gzip", (False, True)),
+    ("application/openmetrics-text;version=1.0.0,text/plain;q=0.5", "br, gzip", (True, True)),
+    ("application/openmetrics-text; version=0.0.1", "identity", (True, False)),
+    ("text/html", "gzipper", (False, False)),
+])
+def test_negotiate(accept, encoding, expected):
+    assert negotiate(accept, encoding) == expected
