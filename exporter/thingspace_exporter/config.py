@@ -63,7 +63,7 @@ def read_secret_file(path: str, source: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read secret file {path!r}: {exc.strerror or 'not UTF-8 text'}") from None
+        raise ConfigError(f"{source}: cannot read secret file {path!r}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
 
 
 class Settings(BaseSettings):
