@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     accounts: Annotated[list[str], NoDecode] = Field(description="comma-separated account names")
     base_url: str = Field("https://thingspace.verizon.com", description="API base URL")
     protocol: str = Field("LWM2M", description="`protocol` query parameter; empty omits it")
-    interval_seconds: float = Field(300.0, gt=0, description="seconds between collection cycles")
+    interval_seconds: float = Field(300.0, gt=0, allow_inf_nan=False, description="seconds between collection cycles")
     listen_address: str = Field(f":{DEFAULT_PORT}", description="host:port for /metrics")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
     log_format: Literal["json", "console"] = Field("json", description="log format")
@@ -84,13 +84,13 @@ class Settings(BaseSettings):
         list(DEFAULT_BUCKETS), description="last-connection age histogram bounds, seconds"
     )
     stale_after_seconds: float | None = Field(
-        None, gt=0, description="keep a failing account's last snapshot this long (default 3 intervals)"
+        None, gt=0, allow_inf_nan=False, description="keep a failing account's last snapshot this long (default 3 intervals)"
     )
-    cycle_timeout_seconds: float = Field(1800.0, gt=0, description="deadline for one account's listing")
-    request_timeout_seconds: float = Field(30.0, gt=0, description="read timeout of one HTTP request")
+    cycle_timeout_seconds: float = Field(1800.0, gt=0, allow_inf_nan=False, description="deadline for one account's listing")
+    request_timeout_seconds: float = Field(30.0, gt=0, allow_inf_nan=False, description="read timeout of one HTTP request")
     max_retries: int = Field(3, ge=0, le=10, description="retries of 408/429/5xx per request")
     max_concurrency: int = Field(4, ge=1, le=64, description="page requests in flight per account")
-    max_requests_per_second: float = Field(10.0, ge=0, description="API request rate cap, 0 = none")
+    max_requests_per_second: float = Field(10.0, ge=0, allow_inf_nan=False, description="API request rate cap, 0 = none")
 
     @classmethod
     def settings_customise_sources(
@@ -102,8 +102,12 @@ class Settings(BaseSettings):
 
     @field_validator("accounts", mode="before")
     @classmethod
-    def _accounts(cls, value: Any) -> Any:
-        value = _split_csv(value)
+    def _accounts_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("at least one account is required")
         if len(set(value)) != len(value):
@@ -119,7 +123,7 @@ class Settings(BaseSettings):
     @classmethod
     def _buckets(cls, value: list[float]) -> list[float]:
         value = [b for b in value if b != float("inf")]
-        if not value or any(b <= 0 for b in value) or value != sorted(set(value)):
+        if not value or not all(b > 0 for b in value) or value != sorted(set(value)):  # NaN fails b > 0
             raise ValueError("give positive, strictly increasing bounds in seconds")
         return value
 
@@ -133,8 +137,12 @@ class Settings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(value.strip())
+            hostname = parts.hostname
+        except ValueError:  # its message quotes the URL, which may hold a secret
+            raise ValueError("not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not hostname:
             raise ValueError("give an http:// or https:// URL with a host")
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ValueError("must not carry a query, fragment or credentials")
@@ -167,7 +175,8 @@ class Settings(BaseSettings):
 
 def parse_listen_address(value: str) -> tuple[str, int]:
     host, sep, port = value.strip().rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    # ASCII digits only: int() fails on "²" (str.isdigit() accepts it) with the value in its message
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ValueError("give host:port, e.g. :29811 or 127.0.0.1:29811")
     return host.strip("[]"), int(port)
 
