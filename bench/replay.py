@@ -59,16 +59,16 @@ def make_handler(upstream: str, latency: float, cache: dict):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else Nagle + delayed ACK stall every response on loopback
 
         def log_message(self, format, *args):  # noqa: A002
             pass
 
         def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            # status line, headers and body in one write
+            head = (f"HTTP/1.1 {status} {http.client.responses.get(status, '')}\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+            self.wfile.write(head.encode("latin-1") + body)
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

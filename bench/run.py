@@ -245,13 +245,19 @@ def measure_latency(url: str, sz: Sizes) -> list[Row]:
     if {s["devices"] for s in seen} != {n} or len({s["digest"] for s in seen}) != 1:
         raise RuntimeError(f"counts differ between sequential and parallel cycles: {seen}")
     ideal = sz.lat_pages * sz.latency
+    # Reference only: the floor client's wall time against the same latency server shows how
+    # much of the slack above the ideal the fixture and a minimal Python client already use.
+    f = run_child([PY, str(HERE / "floor.py"), url, LAT_ACCOUNT])
+    floor_wall = f.wall if f.rc == 0 else float("nan")
+    log(f"  latency floor client: {floor_wall:.3f}s wall (ratio to ideal {floor_wall / ideal:.3f})")
     first = runs[1]["first_seconds"]
     seq, par = runs[1]["second_seconds"], runs[4]["second_seconds"]
     return [
         Row("first_cycle", f"first cycle wall, {sz.lat_pages} pages @ {sz.latency * 1000:g} ms / ideal", first,
             ideal, first / ideal, 1.1,
             notes={"first_seconds_workers_4": runs[4]["first_seconds"], "devices": n,
-                   "requests_incl_auth": sz.lat_pages + 2}),
+                   "requests_incl_auth": sz.lat_pages + 2, "floor_client_wall_seconds": floor_wall,
+                   "floor_client_ratio": floor_wall / ideal}),
         Row("steady_state", "steady-state cycle wall, 4 workers / 1 worker", par, seq, par / seq, 0.35,
             notes={"counts_identical": True, "devices": n, "pages": seen[0]["pages"]}),
     ]
@@ -302,10 +308,10 @@ def measure_scrape(sz: Sizes) -> list[Row]:
 
 
 def profile_once(url: str, out: Path, top: int = 15) -> str:
-    """cProfile one `--once` cycle of the CPU account in a child; the top lines by tottime."""
+    """cProfile one `--once`-style cycle of the CPU account in a child (listing on the main
+    thread, see profile_once.py); the top lines by tottime."""
     prof = out.with_suffix(".prof")
-    r = run_child([PY, "-m", "cProfile", "-o", str(prof), "-m", "thingspace_exporter", "--once"],
-                  exporter_env(url, CPU_ACCOUNT))
+    r = run_child([PY, str(HERE / "profile_once.py"), str(prof)], exporter_env(url, CPU_ACCOUNT))
     if r.rc != 0:
         raise RuntimeError(f"profiled --once failed: {r.stderr[-2000:]}")
     import io

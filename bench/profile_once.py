@@ -1,0 +1,37 @@
+"""Child process: cProfile of one `--once`-style cycle with the listing on the main thread.
+
+`--once` collects each account on a worker thread, which cProfile (main thread only) would miss;
+here Collection.collect_account runs on the main thread, then the exposition is written out as
+run_once does. Usage: python bench/profile_once.py OUT.prof (settings from THINGSPACE_*).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import sys
+
+from prometheus_client.exposition import generate_latest
+
+from thingspace_exporter.config import load
+from thingspace_exporter.logs import configure
+from thingspace_exporter.service import Exporter
+
+
+def main(argv: list[str]) -> int:
+    settings = load()
+    configure(settings.log_level, settings.log_format)
+    exporter = Exporter(settings)
+    prof = cProfile.Profile()
+    try:
+        prof.enable()
+        ok = all(exporter.collection.collect_account(a) for a in settings.accounts)
+        sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
+        prof.disable()
+    finally:
+        exporter.close()
+    prof.dump_stats(argv[0])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
