@@ -12,6 +12,7 @@ import responses
 from thingspace_exporter.auth import Auth
 from thingspace_exporter.client import Client
 from thingspace_exporter.errors import ApiError
+from thingspace_exporter.paging import list_sequential
 from thingspace_exporter.transport import Transport
 from ts_builders import ACCOUNT, BASE, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, device, page, sample
 
@@ -190,9 +191,10 @@ def test_401_gateway_fault_mid_listing_gets_one_new_token_and_retries_once(rsps,
     rsps.get(DEVICES_URL, status=401, json={"fault": {"code": "900901", "message": "Invalid Credentials",
                                                       "description": "Access failure"}})
     rsps.get(DEVICES_URL, json=page([device("350000000000002")], more=False))
-    client.device_page(ACCOUNT, "0")
-    p, _ = client.device_page(ACCOUNT, "350000000000001")
-    assert p.deviceList[0].deviceId == "350000000000002"
+    data, _ = list_sequential(lambda cursor: client.device_page(ACCOUNT, cursor), (3600.0,))
+    assert data.count == 2 and data.pages == 2
+    assert [c.request.params["lastSeenDeviceId"] for c in rsps.calls if c.request.url.startswith(DEVICES_URL)] \
+        == ["0", "350000000000001", "350000000000001"]
     assert calls(rsps, TOKEN_URL) == 2 and calls(rsps, LOGIN_URL) == 1 and calls(rsps, DEVICES_URL) == 3
     assert rsps.calls[-1].request.headers["Authorization"] == f"Bearer {TOKENS[1]}"
     assert rsps.calls[-1].request.headers["VZ-M2M-Token"] == SESSIONS[0]
