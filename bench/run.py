@@ -22,6 +22,7 @@ import math
 import os
 import pstats
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -353,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="also cProfile one --once cycle of the CPU listing")
     ap.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     args = ap.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the simulator and replay processes are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sz = SMOKE if args.smoke else FULL
     started = time.perf_counter()
     rows: list[Row] = []
