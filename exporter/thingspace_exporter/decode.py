@@ -1,24 +1,54 @@
 """Typed decoding of a device-list page: only the fields the aggregation reads.
 
-Scalars are typed `Any` so that a number where a string belongs (or the reverse) is
-normalised later instead of failing the page; the page's shape itself is validated.
+Pages are decoded strictly first (strings are strings, booleans booleans), which lets the
+aggregation count them at C speed; a page with a number where a string belongs, or the
+like, is decoded again leniently and normalised device by device. The page's shape
+(a list of objects) is validated either way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import msgspec
 
 from .errors import ApiError
 
+Text = Union[str, None]
+Flag = Union[bool, None]
 
-class Software(msgspec.Struct, gc=False):
+
+class Software(msgspec.Struct, frozen=True, gc=False):
+    name: Text = None
+    version: Text = None
+
+
+class Device(msgspec.Struct, gc=False):
+    deviceId: Text = None
+    make: Text = None
+    model: Text = None
+    firmware: Text = None
+    status: Text = None
+    protocol: Text = None
+    fotaEligible: Flag = None
+    licenseAssigned: Flag = None
+    softwareList: Union[list[Software], None] = None
+    lastConnectionTime: Text = None
+    lastConnectTime: Text = None
+
+
+class Page(msgspec.Struct, gc=False):
+    hasMoreData: Any = None
+    lastSeenDeviceId: Any = None
+    deviceList: Union[list[Device], None] = None
+
+
+class LenientSoftware(msgspec.Struct, gc=False):
     name: Any = None
     version: Any = None
 
 
-class Device(msgspec.Struct, gc=False):
+class LenientDevice(msgspec.Struct, gc=False):
     deviceId: Any = None
     make: Any = None
     model: Any = None
@@ -27,23 +57,30 @@ class Device(msgspec.Struct, gc=False):
     protocol: Any = None
     fotaEligible: Any = None
     licenseAssigned: Any = None
-    softwareList: list[Software] | None = None
+    softwareList: Union[list[LenientSoftware], None] = None
     lastConnectionTime: Any = None
     lastConnectTime: Any = None
 
 
-class Page(msgspec.Struct, gc=False):
+class LenientPage(msgspec.Struct, gc=False):
     hasMoreData: Any = None
     lastSeenDeviceId: Any = None
-    deviceList: list[Device] | None = None
+    deviceList: Union[list[LenientDevice], None] = None
 
 
-_decoder = msgspec.json.Decoder(Page)
+_strict = msgspec.json.Decoder(Page)
+_lenient = msgspec.json.Decoder(LenientPage)
 
 
-def decode_page(body: bytes) -> Page:
+def decode_page(body: bytes) -> Page | LenientPage:
     try:
-        return _decoder.decode(body)
+        return _strict.decode(body)
+    except msgspec.ValidationError:
+        pass
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ApiError("bad_json", f"page is not valid JSON: {exc}", "devices") from None
+    try:
+        return _lenient.decode(body)
     except msgspec.ValidationError as exc:
         raise ApiError("bad_page", f"unexpected page shape: {exc}", "devices") from None
     except (msgspec.DecodeError, RecursionError) as exc:
