@@ -50,6 +50,7 @@ class Collection:
 
         try:
             data, cursors = self._list(account, fetch, progress, log)
+            self._succeeded(account, data, started, log)
         except Stopped:
             return False
         except ApiError as exc:
@@ -60,7 +61,6 @@ class Collection:
             self._failed(account, "internal_error", type(exc).__name__, started, log)
             return False
         self.bounds[account] = cursors
-        self._succeeded(account, data, started, log)
         return True
 
     def _list(self, account: str, fetch, progress, log) -> tuple[AccountData, list[str]]:
