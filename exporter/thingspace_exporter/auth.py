@@ -23,6 +23,7 @@ TOKEN_LIFETIME = 3600.0  # when the server omits expires_in: one hour from first
 SESSION_IDLE = 1200.0  # the M2M session expires after 20 idle minutes
 SESSION_MARGIN = 120.0
 CREDENTIAL_STATUSES = (400, 401, 403)
+FIRST_REJECTION_PAUSE = 30.0
 
 
 class CredentialGuard:
@@ -41,6 +42,9 @@ class CredentialGuard:
         self.retry_at = 0.0
 
     def check(self) -> None:
+        if 0 < self.failures < self.limit and self.clock() < self.retry_at:
+            raise ApiError("auth_backoff", f"{self.kind} was just rejected; trying again next cycle "
+                           f"({self.hint})", self.kind)
         if self.hard_stop is not None and self.failures >= self.hard_stop:
             raise ApiError("auth_backoff", f"{self.kind} rejected {self.failures} times in a row; "
                            f"not trying again until restart ({self.hint})", self.kind)
@@ -51,8 +55,11 @@ class CredentialGuard:
                            f"next try in {wait:.0f}s ({self.hint})", self.kind)
 
     def failed(self, exc: ApiError) -> None:
+        exc.reason = "credentials_rejected"
         self.failures += 1
         self.metrics.auth_rejections.labels(self.kind).inc()
+        # Even the first rejection holds off the other accounts of the same cycle.
+        self.retry_at = self.clock() + FIRST_REJECTION_PAUSE
         if self.failures >= self.limit:
             delay = min(self.cap, self.base * 2 ** (self.failures - self.limit))
             self.retry_at = self.clock() + delay

@@ -68,7 +68,7 @@ class Collection:
         workers = self.settings.max_concurrency
         if bounds and workers > 1:
             try:
-                return list_parallel(fetch, self.buckets, bounds, workers, self.stop)
+                return list_parallel(fetch, self.buckets, bounds, workers, self.stop, progress)
             except ApiError as exc:
                 if exc.reason == "deadline":
                     raise

@@ -6,6 +6,7 @@ cycle's listing into segments (b_k, b_k+1] that workers can walk at once.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from typing import Any, Callable, Iterator
@@ -72,49 +73,72 @@ def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator
         cursor = nxt
 
 
+def plan_bounds(marks: list[tuple[str, int]]) -> list[str]:
+    """Segment bounds for the next cycle from (last device id, devices) of every page seen:
+    adjacent pages are packed so that each segment holds at most one (full) page of devices,
+    and segments emptied by departed devices disappear instead of piling up."""
+    page_size = max((n for _, n in marks), default=0)
+    bounds, held, last = [], 0, None
+    for ident, n in sorted(marks, key=lambda m: order(m[0])):
+        if last is not None and held + n > page_size:
+            bounds.append(last)
+            held = 0
+        held += n
+        last = ident
+    return bounds
+
+
+def _mark(devices: list[Device]) -> tuple[str, int] | None:
+    return (text(devices[-1].deviceId), len(devices)) if devices else None
+
+
 def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
                     on_page: Callable[[int], None] | None = None) -> tuple[AccountData, list[str]]:
-    """The whole listing from the start; returns the counts and the cursors seen."""
-    agg, cursors = Aggregator(buckets), []
-    for devices, fetched_at, nxt in walk(fetch):
+    """The whole listing from the start; returns the counts and the next cycle's bounds."""
+    agg, marks = Aggregator(buckets), []
+    for devices, fetched_at, _ in walk(fetch):
         agg.add(devices, fetched_at)
-        if nxt is not None:
-            cursors.append(nxt)
+        mark = _mark(devices)
+        if mark:
+            marks.append(mark)
         if on_page:
             on_page(agg.pages)
-    return agg.result(), cursors
+    return agg.result(), plan_bounds(marks)
 
 
 def list_parallel(fetch: Fetch, buckets: tuple[float, ...], bounds: list[str], workers: int,
-                  stop: threading.Event) -> tuple[AccountData, list[str]]:
+                  stop: threading.Event, on_page: Callable[[int], None] | None = None,
+                  ) -> tuple[AccountData, list[str]]:
     """Walk the segments between `bounds` with up to `workers` threads; raise on any segment error."""
     starts = [START, *bounds]
     segments: queue.SimpleQueue = queue.SimpleQueue()
     for i, start in enumerate(starts):
         segments.put((start, bounds[i] if i < len(bounds) else None))
-    results: list[tuple[Aggregator, list[str]]] = []
+    results: list[tuple[Aggregator, list[tuple[str, int]]]] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
+    pages = itertools.count(1)
 
     def work() -> None:
-        agg, cursors = Aggregator(buckets), []
+        agg, marks = Aggregator(buckets), []
         try:
             while not errors and not stop.is_set():
                 try:
                     start, upper = segments.get_nowait()
                 except queue.Empty:
                     break
-                if start != START:
-                    cursors.append(start)
-                for devices, fetched_at, nxt in walk(fetch, start, upper):
+                for devices, fetched_at, _ in walk(fetch, start, upper):
                     agg.add(devices, fetched_at)
-                    if nxt is not None and (upper is None or order(nxt) < order(upper)):
-                        cursors.append(nxt)
+                    mark = _mark(devices)
+                    if mark:
+                        marks.append(mark)
+                    if on_page:
+                        on_page(next(pages))
         except BaseException as exc:  # handed to the caller, which falls back or fails
             with lock:
                 errors.append(exc)
         with lock:
-            results.append((agg, cursors))
+            results.append((agg, marks))
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(workers, len(starts))))]
     for t in threads:
@@ -125,8 +149,8 @@ def list_parallel(fetch: Fetch, buckets: tuple[float, ...], bounds: list[str], w
         raise Stopped()
     if errors:
         raise errors[0]
-    total, cursors = Aggregator(buckets), []
+    total, marks = Aggregator(buckets), []
     for agg, seen in results:
         total.merge(agg)
-        cursors.extend(seen)
-    return total.result(), sorted(set(cursors), key=order)
+        marks.extend(seen)
+    return total.result(), plan_bounds(marks)

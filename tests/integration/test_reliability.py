@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from thingspace_exporter import auth
+
 from .conftest import assert_matches, counter, exposition, samples, value
 
 A, B = "0000123456-00001", "0000123456-00002"
@@ -57,22 +59,31 @@ def test_persistent_fault_fails_one_account_only(sim_factory, exporter_factory):
         assert_matches(exposition(other), sim, [B])
 
 
-def test_rejected_password_is_tried_twice_then_backed_off(sim_factory, exporter_factory, log_stream):
-    sim = sim_factory({A: 100})
+def test_rejected_password_is_tried_twice_then_backed_off(sim_factory, exporter_factory, log_stream,
+                                                           monkeypatch):
+    sim = sim_factory({A: 100, B: 100})
     exp = exporter_factory(sim, password="wrong-password-123")
-    for _ in range(6):
+    assert not exp.collection.run_cycle()
+    assert sim.requests["login"] == 1  # the second account of the cycle does not try again
+    monkeypatch.setattr(auth, "FIRST_REJECTION_PAUSE", 0.0)  # as if the next cycle had come
+    exp.auth.login_guard.retry_at = 0.0
+    for _ in range(5):
         assert not exp.collection.run_cycle()
     assert sim.requests["login"] == 2 and sim.requests["login_failed"] == 2
     assert not sim.locked
     text = exposition(exp)
     assert value(text, "thingspace_auth_rejections_total", kind="login") == 2.0
     assert value(text, "thingspace_auth_backoff_seconds", kind="login") > 0
-    assert value(text, "thingspace_collection_errors_total", account=A, reason="auth_backoff") == 4.0
+    errors = counter(text, "thingspace_collection_errors_total")
+    by_reason = {r: sum(v for k, v in errors.items() if ("reason", r) in k)
+                 for r in ("credentials_rejected", "auth_backoff")}
+    assert by_reason == {"credentials_rejected": 2, "auth_backoff": 10}  # 6 cycles x 2 accounts
     assert "THINGSPACE_PASSWORD" in log_stream.getvalue()
     assert "wrong-password-123" not in log_stream.getvalue() + text
 
 
-def test_rejected_client_secret_is_tried_twice_then_backed_off(sim_factory, exporter_factory):
+def test_rejected_client_secret_is_tried_twice_then_backed_off(sim_factory, exporter_factory, monkeypatch):
+    monkeypatch.setattr(auth, "FIRST_REJECTION_PAUSE", 0.0)  # cycles back to back stand for cycles apart
     sim = sim_factory({A: 100})
     exp = exporter_factory(sim, client_secret="wrong-secret-456")
     for _ in range(5):

@@ -248,6 +248,7 @@ def test_bad_client_credentials_at_most_two_tries_then_backoff(rsps, auth, clock
         with pytest.raises(ApiError) as e:
             auth.headers()
         errors.append(e.value)
+        clock.t += 31  # past the pause after a single rejection
     assert calls(rsps, TOKEN_URL) == 2
     assert [e.reason for e in errors] == ["credentials_rejected"] * 2 + ["auth_backoff"] * 3
     assert "THINGSPACE_CLIENT_ID" in str(errors[-1])
@@ -268,6 +269,7 @@ def test_oauth_guard_resets_on_success(rsps, auth, clock):
     logins(rsps, {"sessionToken": SESSIONS[0]})
     with pytest.raises(ApiError):
         auth.headers()
+    clock.t += 31
     auth.headers()
     assert auth.oauth_guard.failures == 0
 
@@ -296,7 +298,20 @@ def test_failed_login_two_in_a_row_then_waits(rsps, auth, clock):
     for _ in range(6):
         with pytest.raises(ApiError):
             auth.headers()
+        clock.t += 31
     assert calls(rsps, LOGIN_URL) == 2
+
+
+def test_first_rejection_pauses_other_callers_of_the_same_cycle(rsps, auth, clock):
+    tokens(rsps, {"access_token": TOKENS[0], "expires_in": 10**7})
+    rsps.post(LOGIN_URL, status=401, json={"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED"})
+    reasons = []
+    for _ in range(3):  # three accounts of one cycle
+        with pytest.raises(ApiError) as e:
+            auth.headers()
+        reasons.append(e.value.reason)
+    assert calls(rsps, LOGIN_URL) == 1
+    assert reasons == ["credentials_rejected", "auth_backoff", "auth_backoff"]
 
 
 def test_login_rejecting_the_bearer_token_gets_a_new_token_not_a_lockout_count(rsps, auth):

@@ -255,3 +255,14 @@ def test_parallel_stopped():
     stop.set()
     with pytest.raises(Stopped):
         list_parallel(Fleet(range(1, 21), 5).fetch, BUCKETS, [imei(10)], 2, stop)
+
+
+def test_plan_bounds_packs_shrunken_segments_into_full_pages():
+    from thingspace_exporter.paging import plan_bounds
+
+    full = [(f"{i:015d}", 1000) for i in range(1, 4)]
+    assert plan_bounds(full) == ["000000000000001", "000000000000002"]
+    shrunk = [("000000000000001", 1000), ("000000000000002", 300), ("000000000000003", 200),
+              ("000000000000004", 1000), ("000000000000005", 10)]
+    assert plan_bounds(shrunk) == ["000000000000001", "000000000000003", "000000000000004"]
+    assert plan_bounds([]) == [] and plan_bounds([("000000000000009", 7)]) == []

@@ -73,12 +73,12 @@ def aggregate(devices: Iterable[dict], total: int = 0) -> Truth:
         make, model = _text(d.get("make")), _text(d.get("model"))
         keys[(make, model, _text(d.get("firmware")), _text(d.get("status")).lower(),
               _flag(d.get("fotaEligible")), _flag(d.get("licenseAssigned")))] += 1
-        for proto in _text(d.get("protocol")).split(","):
-            if proto.strip():
-                protocols[proto.strip()] += 1
+        for proto in {p.strip() for p in _text(d.get("protocol")).split(",")} - {""}:
+            protocols[proto] += 1  # a device counts once for each protocol it lists
         for item in {(_text(s.get("name")), _text(s.get("version"))) for s in d.get("softwareList") or ()}:
             software[item] += 1
-        when = parse_time(d.get("lastConnectionTime", d.get("lastConnectTime")))
+        raw = d.get("lastConnectionTime")
+        when = parse_time(raw if raw is not None else d.get("lastConnectTime"))
         if when is None:
             unknown[(make, model)] += 1
         else:
