@@ -17,6 +17,7 @@ from .errors import ApiError, Stopped
 
 Fetch = Callable[[str], tuple[Page, float]]
 START = "0"
+PIPELINE_DEPTH = 4  # pages decoded but not yet counted: bounds memory
 
 
 def order(imei: str) -> tuple[int, str]:
@@ -94,15 +95,40 @@ def _mark(devices: list[Device]) -> tuple[str, int] | None:
 
 def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
                     on_page: Callable[[int], None] | None = None) -> tuple[AccountData, list[str]]:
-    """The whole listing from the start; returns the counts and the next cycle's bounds."""
+    """The whole listing from the start; returns the counts and the next cycle's bounds.
+
+    Pages are counted on a second thread while the next one is on its way, so a
+    latency-bound listing costs its round trips and little more.
+    """
     agg, marks = Aggregator(buckets), []
-    for devices, fetched_at, _ in walk(fetch):
-        agg.add(devices, fetched_at)
-        mark = _mark(devices)
-        if mark:
-            marks.append(mark)
-        if on_page:
-            on_page(agg.pages)
+    pending: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
+    failed: list[BaseException] = []
+
+    def count() -> None:
+        while (item := pending.get()) is not None:
+            if not failed:
+                try:
+                    agg.add(*item)
+                except BaseException as exc:  # re-raised by the walking thread
+                    failed.append(exc)
+
+    counter = threading.Thread(target=count, name="aggregate", daemon=True)
+    counter.start()
+    try:
+        for pages, (devices, fetched_at, _) in enumerate(walk(fetch), 1):
+            pending.put((devices, fetched_at))
+            mark = _mark(devices)
+            if mark:
+                marks.append(mark)
+            if on_page:
+                on_page(pages)
+            if failed:
+                break
+    finally:
+        pending.put(None)
+        counter.join()
+    if failed:
+        raise failed[0]
     return agg.result(), plan_bounds(marks)
 
 

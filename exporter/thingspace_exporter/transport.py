@@ -89,6 +89,12 @@ class Transport:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = USER_AGENT
+        # requests reads the proxy and CA bundle variables (and ~/.netrc) on every request;
+        # the base URL is fixed, so read them once: a tenth of the CPU of a page otherwise.
+        env = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self.session.proxies.update(env["proxies"] or {})
+        self.session.verify = env["verify"] if env["verify"] is not None else True
+        self.session.trust_env = False
 
     def request(self, endpoint: str, method: str, path: str, *, deadline: float | None = None,
                 timeout: float | None = None, during_shutdown: bool = False, **kw: Any) -> bytes:
