@@ -8,23 +8,32 @@ feed the same counters, since a normalised key is a valid raw key that normalise
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import chain
-from operator import attrgetter
-from typing import Any, Sequence
+from datetime import datetime
+from itertools import accumulate, chain, repeat
+from operator import attrgetter, sub
+from typing import Annotated, Any, Sequence
+
+import msgspec
 
 from .decode import Device
 from .lastconnection import parse_time
 
 DeviceKey = tuple[str, str, str, str, str, str]  # make, model, firmware, status, fota_eligible, license
 ModelKey = tuple[str, str]  # make, model
-_CACHE_LIMIT = 8192
+_EPOCH_1971 = 31536000.0
+_GO_UTC = " +0000 UTC"  # Go's time.String() in UTC; with it replaced by "Z" the text is RFC 3339
+_UNKNOWN = {None: "0001-01-01T00:00:00Z", "": "0001-01-01T00:00:00Z", "N/A": "0001-01-01T00:00:00Z"}
+_STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
 
 _key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
 _protocol = attrgetter("protocol")
 _software = attrgetter("softwareList")
 _times = attrgetter("make", "model", "lastConnectionTime", "lastConnectTime")
+_model = attrgetter("make", "model")
+_connection = attrgetter("lastConnectionTime")
+_connect = attrgetter("lastConnectTime")
 
 
 def text(value: Any) -> str:
@@ -72,11 +81,11 @@ class Aggregator:
     raw_devices: Counter = field(default_factory=Counter)
     raw_protocols: Counter = field(default_factory=Counter)
     raw_software: Counter = field(default_factory=Counter)
-    unknown: Counter = field(default_factory=Counter)
-    ages: dict[tuple, list] = field(default_factory=dict)  # raw (make, model) -> [per-bucket..., sum]
+    # ((make, model), bucket index): index len(buckets) is +Inf, one more is "unknown"
+    histogram: Counter = field(default_factory=Counter)
+    age_sums: defaultdict = field(default_factory=lambda: defaultdict(float))
     count: int = 0
     pages: int = 0
-    _times: dict[str, float | None] = field(default_factory=dict)
 
     def add(self, devices: Sequence[Any], fetched_at: float) -> None:
         """Count one page; ages are relative to `fetched_at`, the time the page arrived."""
@@ -84,11 +93,13 @@ class Aggregator:
         if not devices:
             return
         if type(devices[0]) is Device:  # strictly typed: every value is hashable
-            self.raw_devices.update(Counter(map(_key, devices)))
-            self.raw_protocols.update(Counter(map(_protocol, devices)))
+            # update() with an iterable counts in C; every value here is hashable
+            self.raw_devices.update(map(_key, devices))
+            self.raw_protocols.update(map(_protocol, devices))
             lists = [s for s in map(_software, devices) if s]
-            self.raw_software.update(Counter(chain.from_iterable(s if len(s) == 1 else set(s) for s in lists)))
-            self._add_times(map(_times, devices), fetched_at)
+            self.raw_software.update(chain.from_iterable(s if len(s) == 1 else set(s) for s in lists))
+            if not self._add_times_fast(devices, fetched_at):
+                self._add_times(map(_times, devices), fetched_at)
         else:
             self.raw_devices.update(Counter(normal_key(k) for k in map(_key, devices)))
             self.raw_protocols.update(Counter(",".join(protocols_of(d.protocol)) for d in devices))
@@ -99,35 +110,50 @@ class Aggregator:
                              for d in devices), fetched_at)
         self.count += len(devices)
 
+    def _add_times_fast(self, devices: Sequence[Device], fetched_at: float) -> bool:
+        """Ages of a whole page with C-level passes; False when a value needs the careful path."""
+        first, second = list(map(_connection, devices)), list(map(_connect, devices))
+        if first.count(None) == len(first):
+            raw = second
+        elif second.count(None) == len(second):
+            raw = first
+        else:
+            raw = [a if a is not None else b for a, b in zip(first, second)]
+        iso = list(map(str.replace, map(_UNKNOWN.get, raw, raw), repeat(_GO_UTC), repeat("Z")))
+        try:
+            stamps = msgspec.convert(iso, _STAMPS)
+        except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
+            return False
+        ages = list(map(sub, repeat(fetched_at), map(datetime.timestamp, stamps)))
+        bounds = (*self.buckets, fetched_at - _EPOCH_1971)  # older than 1971 means unknown
+        index = list(map(bisect_left, repeat(bounds), ages))
+        models = list(map(_model, devices))
+        self.histogram.update(zip(models, index))
+        sums, known = self.age_sums, len(self.buckets)
+        for mk, age, i in zip(models, ages, index):
+            if i <= known:
+                sums[mk] += age if age > 0 else 0.0  # a clock ahead of ours: "just now"
+        return True
+
     def _add_times(self, rows: Any, fetched_at: float) -> None:
-        buckets, times, ages, unknown = self.buckets, self._times, self.ages, self.unknown
-        width = len(buckets) + 2
+        buckets, histogram, sums = self.buckets, self.histogram, self.age_sums
+        unknown = len(buckets) + 1
         for make, model, raw, other in rows:
-            if raw is None:
-                raw = other
-            when = times.get(raw, 0) if type(raw) is str else None
-            if when == 0:
-                if len(times) > _CACHE_LIMIT:
-                    times.clear()
-                when = times[raw] = parse_time(raw)
+            when = parse_time(raw if raw is not None else other)
             if when is None:
-                unknown[(make, model)] += 1
+                histogram[((make, model), unknown)] += 1
                 continue
-            age = fetched_at - when
-            if age < 0:
-                age = 0.0  # a clock ahead of ours: connected "just now"
-            row = ages.get((make, model))
-            if row is None:
-                row = ages[(make, model)] = [0] * width
-            row[bisect_left(buckets, age)] += 1
-            row[-1] += age
+            age = max(0.0, fetched_at - when)
+            histogram[((make, model), bisect_left(buckets, age))] += 1
+            sums[(make, model)] += age
 
     def merge(self, other: Aggregator) -> None:
         self.raw_devices.update(other.raw_devices)
         self.raw_protocols.update(other.raw_protocols)
         self.raw_software.update(other.raw_software)
-        self.unknown.update(other.unknown)
-        _merge_rows(self.ages, other.ages)
+        self.histogram.update(other.histogram)
+        for mk, total in other.age_sums.items():
+            self.age_sums[mk] += total
         self.count += other.count
         self.pages += other.pages
 
@@ -142,30 +168,20 @@ class Aggregator:
         software: Counter = Counter()
         for sw, n in self.raw_software.items():
             software[sw if type(sw) is tuple else (text(sw.name), text(sw.version))] += n
+        width = len(self.buckets) + 1  # the finite buckets and +Inf
         unknown: Counter = Counter()
-        for (make, model), n in self.unknown.items():
-            unknown[(text(make), text(model))] += n
-        rows: dict[tuple, list] = {}
-        for (make, model), row in self.ages.items():
-            _merge_rows(rows, {(text(make), text(model)): row})
-        ages = {}
-        for mk, row in rows.items():
-            cumulative, total = [], 0
-            for v in row[:-1]:
-                total += v
-                cumulative.append(total)
-            ages[mk] = (tuple(cumulative), float(row[-1]))
+        rows: dict[ModelKey, list[int]] = {}
+        sums: defaultdict = defaultdict(float)
+        for ((make, model), i), n in self.histogram.items():
+            mk = (text(make), text(model))
+            if i == width:
+                unknown[mk] += n
+            else:
+                rows.setdefault(mk, [0] * width)[i] += n
+        for (make, model), total in self.age_sums.items():
+            sums[(text(make), text(model))] += total
+        ages = {mk: (tuple(accumulate(row)), sums[mk]) for mk, row in rows.items()}
         return AccountData(
             devices=dict(devices), protocols=dict(protocols), software=dict(software), ages=ages,
             unknown=dict(unknown), buckets=tuple(self.buckets), count=self.count, pages=self.pages,
         )
-
-
-def _merge_rows(into: dict[tuple, list], rows: dict[tuple, list]) -> None:
-    for mk, row in rows.items():
-        mine = into.get(mk)
-        if mine is None:
-            into[mk] = list(row)
-        else:
-            for i, v in enumerate(row):
-                mine[i] += v
