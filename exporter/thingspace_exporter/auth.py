@@ -140,23 +140,11 @@ class Auth:
             self.log.warning("logout_failed", error=str(exc) or type(exc).__name__)
 
     def _fetch_token(self, deadline: float | None) -> None:
-        self.oauth_guard.check()
-        try:
-            body = self.transport.request(
-                "token", "POST", TOKEN_PATH, deadline=deadline, auth=self._client,
-                data={"grant_type": "client_credentials"},
-                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
-            )
-        except ApiError as exc:
-            if exc.status in CREDENTIAL_STATUSES:
-                self.oauth_guard.failed(exc)
-            raise
-        doc = _json_object(body, "token")
-        token = doc.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise ApiError("bad_response", "token response without access_token", "token")
-        redactor.add(token)
-        self.oauth_guard.succeeded()
+        token, doc = self._obtain(
+            "token", TOKEN_PATH, "access_token", self.oauth_guard, deadline, auth=self._client,
+            data={"grant_type": "client_credentials"},
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
+        )
         now = self.clock()
         first = self._token_first_seen.setdefault(token, now)
         self._token_first_seen = {token: first}
@@ -167,29 +155,35 @@ class Auth:
         self.log.debug("token_obtained", expires_in=round(expires - now))
 
     def _do_login(self, deadline: float | None) -> None:
-        self.login_guard.check()
-        try:
-            body = self.transport.request(
-                "login", "POST", LOGIN_PATH, deadline=deadline, json=self._login,
-                headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
-            )
-        except ApiError as exc:
-            if exc.reason == "token_rejected":
-                self._token = None  # a bad bearer token, not a bad password
-            elif exc.status in CREDENTIAL_STATUSES:
-                self.login_guard.failed(exc)
-            raise
-        doc = _json_object(body, "login")
-        session = doc.get("sessionToken")
-        if not isinstance(session, str) or not session:
-            raise ApiError("bad_response", "login response without sessionToken", "login")
-        redactor.add(session)
-        self.login_guard.succeeded()
+        session, doc = self._obtain(
+            "login", LOGIN_PATH, "sessionToken", self.login_guard, deadline, json=self._login,
+            headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+        )
         now = self.clock()
         lifetime = _seconds(doc.get("expiresIn"))
         self._session, self._session_used = session, now
         self._session_expires = now + lifetime - min(SESSION_MARGIN, lifetime / 10) if lifetime else float("inf")
         self.log.debug("session_started")
+
+    def _obtain(self, endpoint: str, path: str, field: str, guard: CredentialGuard, deadline: float | None,
+                **kw: Any) -> tuple[str, dict[str, Any]]:
+        """POST for a credential; a rejection counts against `guard`. Returns it and the response."""
+        guard.check()
+        try:
+            body = self.transport.request(endpoint, "POST", path, deadline=deadline, **kw)
+        except ApiError as exc:
+            if endpoint == "login" and exc.reason == "token_rejected":
+                self._token = None  # a bad bearer token, not a bad password
+            elif exc.status in CREDENTIAL_STATUSES:
+                guard.failed(exc)
+            raise
+        doc = _json_object(body, endpoint)
+        value = doc.get(field)
+        if not isinstance(value, str) or not value:
+            raise ApiError("bad_response", f"{endpoint} response without {field}", endpoint)
+        redactor.add(value)
+        guard.succeeded()
+        return value, doc
 
 
 def _json_object(body: bytes, endpoint: str) -> dict[str, Any]:

@@ -100,9 +100,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretFilesSource(settings_cls)
 
-    @field_validator("accounts", mode="before")
+    @field_validator("accounts", "last_connection_buckets", mode="before")
     @classmethod
-    def _accounts_csv(cls, value: Any) -> Any:
+    def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
 
     @field_validator("accounts")
@@ -113,11 +113,6 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("accounts are listed twice")
         return value
-
-    @field_validator("last_connection_buckets", mode="before")
-    @classmethod
-    def _buckets_csv(cls, value: Any) -> Any:
-        return _split_csv(value)
 
     @field_validator("last_connection_buckets")
     @classmethod
