@@ -25,6 +25,9 @@ class ApiError(Exception):
         self.message = redactor.redact(message)[:300]
         super().__init__(self.describe())
 
+    def __str__(self) -> str:  # reason and endpoint may be refined after construction
+        return self.describe()
+
     def describe(self) -> str:
         parts = [self.endpoint or "api", self.reason]
         if self.status:
