@@ -1,20 +1,24 @@
 """Child process: cProfile of one `--once`-style cycle with the listing on the main thread.
 
-`--once` collects each account on a worker thread, which cProfile (main thread only) would miss;
-here Collection.collect_account runs on the main thread, then the exposition is written out as
-run_once does. Usage: python bench/profile_once.py OUT.prof (settings from THINGSPACE_*).
+`--once` collects each account on a worker thread and counts pages on another, which cProfile
+(main thread only) would miss; here the same walk and aggregation run inline on the main thread,
+the snapshot is published and the exposition written out as run_once does. Usage: python bench/profile_once.py OUT.prof (settings from THINGSPACE_*).
 """
 
 from __future__ import annotations
 
 import cProfile
 import sys
+import time
 
 from prometheus_client.exposition import generate_latest
 
+from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
+from thingspace_exporter.paging import walk
 from thingspace_exporter.service import Exporter
+from thingspace_exporter.snapshot import AccountSnapshot
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +28,12 @@ def main(argv: list[str]) -> int:
     prof = cProfile.Profile()
     try:
         prof.enable()
-        ok = all(exporter.collection.collect_account(a) for a in settings.accounts)
+        for account in settings.accounts:
+            agg = Aggregator(tuple(settings.last_connection_buckets))
+            for devices, fetched_at, _ in walk(lambda c, a=account: exporter.client.device_page(a, c)):
+                agg.add(devices, fetched_at)
+            exporter.store.publish(AccountSnapshot(account, agg.result(), time.time()))
+        ok = True
         sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
         prof.disable()
     finally:
