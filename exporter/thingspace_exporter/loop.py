@@ -28,8 +28,7 @@ class Collection:
         self.log = log
         self.stop = stop
         self.buckets = tuple(settings.last_connection_buckets)
-        self.bounds: dict[str, list[str]] = {}  # previous cycle's cursors, for parallel paging
-        self.outcomes: dict[str, str] = {}
+        self.bounds: dict[str, list[str]] = {}  # previous cycle's page boundaries, for parallel paging
         self.ready = threading.Event()
         self.thread: threading.Thread | None = None
         self.heartbeat = time.monotonic()
@@ -49,7 +48,7 @@ class Collection:
                 log.info("listing_progress", pages=pages, seconds=round(time.monotonic() - started, 1))
 
         try:
-            data, cursors = self._list(account, fetch, progress, log)
+            data, bounds = self._list(account, fetch, progress, log)
             self._succeeded(account, data, started, log)
         except Stopped:
             return False
@@ -60,7 +59,7 @@ class Collection:
             log.exception("collection_crashed")
             self._failed(account, "internal_error", type(exc).__name__, started, log)
             return False
-        self.bounds[account] = cursors
+        self.bounds[account] = bounds
         return True
 
     def _list(self, account: str, fetch, progress, log) -> tuple[AccountData, list[str]]:
@@ -83,7 +82,6 @@ class Collection:
         self.metrics.last_success.labels(account).set(now)
         self.metrics.duration.labels(account).set(duration)
         self.metrics.published.labels(account).set(1)
-        self.outcomes[account] = "success"
         log.info("collection_finished", outcome="success", devices=data.count, pages=data.pages,
                  series=len(data.devices), duration_seconds=round(duration, 3))
 
@@ -92,7 +90,6 @@ class Collection:
         self.metrics.up.labels(account).set(0)
         self.metrics.duration.labels(account).set(duration)
         self.metrics.errors.labels(account, reason).inc()
-        self.outcomes[account] = reason
         snap = self.store.snapshots.get(account)
         stale = snap is not None and time.time() - snap.completed_at > self.settings.stale_after_seconds
         if stale and self.store.drop(account):
