@@ -60,15 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = demo_settings(args, simulator)
         else:
             settings = settings_from(args)
+        if args.check_config:
+            print(f"{PROG}: configuration is valid ({len(settings.accounts)} accounts)", file=sys.stderr)
+            return 0
+        configure(settings.log_level, settings.log_format)
+        return run_once(settings) if args.once else run_server(settings, simulator)
     except ConfigError as exc:
         print(f"{PROG}: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    if args.check_config:
-        print(f"{PROG}: configuration is valid ({len(settings.accounts)} accounts)", file=sys.stderr)
-        return 0
-    configure(settings.log_level, settings.log_format)
-    try:
-        return run_once(settings) if args.once else run_server(settings, simulator)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -80,14 +79,13 @@ def _usage_error(p: argparse.ArgumentParser, message: str) -> None:
 
 
 def run_once(settings: Settings) -> int:
-    from prometheus_client.exposition import generate_latest
-
+    from .exposition import body
     from .service import Exporter
 
     exporter = Exporter(settings)
     try:
         ok = exporter.collection.run_cycle()
-        sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
+        sys.stdout.buffer.write(body(exporter.store.derived, exporter.metrics.registry)[0])
         sys.stdout.flush()
     finally:
         exporter.close()
