@@ -1,12 +1,12 @@
-"""Exposition: device metrics rendered once per snapshot swap, live metrics at scrape time."""
+"""Exposition: device metrics rendered once per account snapshot, live metrics at scrape time."""
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics import exposition as om
 
@@ -25,16 +25,114 @@ class Rendered:
     openmetrics_gz: bytes
 
 
+Blocks = dict[bytes, tuple[bytes, bytes, bytes]]  # metric name -> (header, samples, gzipped samples)
+
+
+class _One:
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.family
+
+
+def _blocks(blob: bytes) -> Blocks:
+    """Split an exposition at its `# HELP` lines. The text format writes a gauge histogram's
+    `_gcount` and `_gsum` as families of their own, so one family may give several blocks."""
+    out: Blocks = {}
+    starts = [0] if blob.startswith(b"# HELP ") else []
+    pos = 0
+    while (pos := blob.find(b"\n# HELP ", pos) + 1) > 0:
+        starts.append(pos)
+    for start, end in zip(starts, [*starts[1:], len(blob)]):
+        block = blob[start:end]
+        head = 0
+        while block.startswith(b"# ", head):  # HELP, TYPE, UNIT; a sample line never starts so
+            head = block.index(b"\n", head) + 1
+        samples = block[head:]
+        out[block[7:block.index(b" ", 7)]] = (block[:head], samples, _gz(samples))
+    return out
+
+
+def _render_account(snapshot: AccountSnapshot) -> tuple[Blocks, Blocks]:
+    text, openmetrics = {}, {}
+    for family in DeviceCollector({snapshot.account: snapshot}).collect():
+        text.update(_blocks(generate_latest(_One(family))))  # type: ignore[arg-type]
+        openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
+    return text, openmetrics
+
+
+_FAMILIES = [f.name for f in DeviceCollector({}).collect()]
+
+
+def _order(name: bytes) -> tuple[int, int]:
+    text = name.decode()
+    for rank, suffix in enumerate(("_gcount", "_gsum"), 1):
+        if text.endswith(suffix) and text.removesuffix(suffix) in _FAMILIES:
+            return _FAMILIES.index(text.removesuffix(suffix)), rank
+    return (_FAMILIES.index(text), 0) if text in _FAMILIES else (len(_FAMILIES), 0)
+
+
+class Renderer:
+    """Renders each account's snapshot once and reuses it until that account's next swap, so a
+    swap costs one account's rendering and some byte joins however many accounts there are.
+    gzip members may be concatenated (RFC 1952): compressed parts are joined the same way."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[AccountSnapshot, tuple[Blocks, Blocks]]] = {}
+
+    def __call__(self, snapshots: Mapping[str, AccountSnapshot]) -> Rendered:
+        cache = {}
+        for account in sorted(snapshots):
+            snap, hit = snapshots[account], self._cache.get(account)
+            cache[account] = hit if hit is not None and hit[0] is snap else (snap, _render_account(snap))
+        self._cache = cache
+        text = [_EMPTY_TEXT, *(blocks[0] for _, blocks in cache.values())]
+        openmetrics = [_EMPTY_OM, *(blocks[1] for _, blocks in cache.values())]
+        return Rendered(*_join(text), *_join(openmetrics))
+
+
+def _join(accounts: list[Blocks]) -> tuple[bytes, bytes]:
+    """One body from every account's blocks (the first holds every family's header), and its gzip form."""
+    headers: dict[bytes, bytes] = {}
+    for blocks in accounts:
+        for name, (header, _, _) in blocks.items():
+            headers.setdefault(name, header)
+    plain, packed = [], []
+    for name in sorted(headers, key=_order):
+        plain.append(headers[name])
+        packed.append(_gz_header(headers[name]))
+        for blocks in accounts:
+            if name in blocks:
+                plain.append(blocks[name][1])
+                packed.append(blocks[name][2])
+    return b"".join(plain), b"".join(packed)
+
+
+_header_gz: dict[bytes, bytes] = {}
+
+
+def _gz_header(header: bytes) -> bytes:
+    if header not in _header_gz:
+        _header_gz[header] = _gz(header)
+    return _header_gz[header]
+
+
 def render(snapshots: Mapping[str, AccountSnapshot]) -> Rendered:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(DeviceCollector(snapshots))
-    text = generate_latest(registry)
-    openmetrics = om.generate_latest(registry).removesuffix(EOF_LINE)
-    return Rendered(text, _gz(text), openmetrics, _gz(openmetrics))
+    """A one-off rendering (no reuse between calls)."""
+    return Renderer()(snapshots)
 
 
 def _gz(data: bytes) -> bytes:
-    return gzip.compress(data, GZIP_LEVEL, mtime=0)
+    return gzip.compress(data, GZIP_LEVEL, mtime=0) if data else b""
+
+
+# Every family's header, from an empty rendering: families with no samples still show them.
+_EMPTY_TEXT: Blocks = {}
+_EMPTY_OM: Blocks = {}
+for _family in DeviceCollector({}).collect():
+    _EMPTY_TEXT.update(_blocks(generate_latest(_One(_family))))  # type: ignore[arg-type]
+    _EMPTY_OM.update(_blocks(om.generate_latest(_One(_family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:

@@ -7,7 +7,7 @@ import threading
 from .auth import Auth
 from .client import Client
 from .config import Settings
-from .exposition import render
+from .exposition import Renderer
 from .logs import get_logger, redactor
 from .loop import Collection
 from .metrics import ExporterMetrics
@@ -37,7 +37,7 @@ class Exporter:
         self.auth = Auth(self.transport, s.client_id, s.client_secret.get_secret_value(), s.username,
                          s.password.get_secret_value(), self.metrics, self.log)
         self.client = Client(self.transport, self.auth, self.metrics, s.protocol)
-        self.store: SnapshotStore = SnapshotStore(render)
+        self.store: SnapshotStore = SnapshotStore(Renderer())
         self.collection = Collection(s, self.client, self.store, self.metrics, self.log, self.stop)
         self._init_series()
 

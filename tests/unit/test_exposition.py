@@ -136,3 +136,33 @@ def test_rendered_text_is_cached_and_live_part_is_fresh(snaps, metrics):
 ])
 def test_negotiate(accept, encoding, expected):
     assert negotiate(accept, encoding) == expected
+
+
+def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, monkeypatch):
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.openmetrics import exposition as om
+
+    import thingspace_exporter.exposition as exposition_module
+    from thingspace_exporter.collector import DeviceCollector
+
+    calls = []
+    original = exposition_module._render_account
+    monkeypatch.setattr(exposition_module, "_render_account", lambda snap: calls.append(snap.account) or original(snap))
+    renderer = exposition_module.Renderer()
+    first, second = sorted(snaps)
+    renderer({first: snaps[first]})
+    renderer(dict(snaps))
+    changed = dict(snaps, **{first: snapshot(first, [device("9", lastConnectionTime="2021-09-29T07:00:00Z")])})
+    rendered = renderer(changed)
+    assert calls == [first, second, first]  # each snapshot rendered once
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DeviceCollector(changed))
+    by_family = lambda text: sorted(text_parse(text), key=lambda f: f.name)  # noqa: E731
+    assert by_family(rendered.text.decode()) == by_family(generate_latest(registry).decode())
+    full_om = om.generate_latest(registry).decode()
+    assert list(om_parse(rendered.openmetrics.decode() + "# EOF\n")) == list(om_parse(full_om))
+    assert gzip.decompress(rendered.text_gz) == rendered.text
+    assert gzip.decompress(rendered.openmetrics_gz) == rendered.openmetrics
+    helps = [line for line in rendered.text.decode().splitlines() if line.startswith("# HELP")]
+    assert len(helps) == len(set(helps))  # one header per family, whatever the number of accounts

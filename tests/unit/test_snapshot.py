@@ -1,5 +1,6 @@
 """snapshot: whole-snapshot swaps; readers never see a half-updated state."""
 
+import dataclasses
 import threading
 from types import MappingProxyType
 
@@ -42,9 +43,9 @@ def test_published_mapping_is_read_only_and_old_views_do_not_change():
 
 def test_snapshot_is_immutable():
     snap = AccountSnapshot("a", data(1), 1.0)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         snap.account = "b"  # type: ignore[misc]
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         snap.data.count = 5  # type: ignore[misc]
 
 
