@@ -194,7 +194,28 @@ def test_cli_serves_and_never_prints_secrets():
 
 def test_cli_rejects_bad_arguments(capsys):
     from thingspace_exporter.simulator.cli import main
-    for argv in (["--fault", "nope=0.1"], ["--fault", "slow=2"], ["--accounts", "x=y"]):
+    for argv in (["--fault", "nope=0.1"], ["--fault", "slow=2"], ["--accounts", "x=y"], ["--schedule", "nope@1"],
+                 ["--schedule", "html_503@x"], ["--schedule", "html_503@1xz"]):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
+
+
+def test_cli_schedule_injects_faults_into_the_named_requests():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
+         "--port", "0", "--accounts", f"{ACC}=30", "--schedule", "html_503@1x2"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        base = proc.stderr.readline().split(" listening on ")[1].split()[0]
+        token = requests.post(base + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
+                              data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
+        session = requests.post(base + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
+                                json={"username": "demo-user", "password": "demo-password"},
+                                timeout=5).json()["sessionToken"]
+        headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
+        codes = [requests.get(base + DEVICES, headers=headers, timeout=5).status_code for _ in range(4)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert codes == [200, 503, 503, 200]

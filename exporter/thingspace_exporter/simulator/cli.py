@@ -34,6 +34,17 @@ def _fault(text: str) -> tuple[str, float]:
     return kind, value
 
 
+def _scheduled(text: str) -> tuple[str, int, int]:
+    """KIND@AFTER[xCOUNT]: inject KIND into COUNT (default 1) device-list requests after AFTER."""
+    kind, _, rest = text.partition("@")
+    after, _, count = rest.partition("x")
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(KINDS))}")
+    if not after.isdigit() or (count and not count.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected KIND@AFTER[xCOUNT], e.g. session_expiry@5, got {text!r}")
+    return kind, int(after), int(count or 1)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="thingspace-simulator",
                                 description="Local simulator of the ThingSpace OAuth, M2M session and FOTA v3 device-list APIs.")
@@ -54,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--churn-seconds", type=float, default=0.0, help="advance the fleet every N seconds (0 = never)")
     p.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND=RATE",
                    help=f"inject a fault with this probability per device-list request; kinds: {', '.join(KINDS)}")
+    p.add_argument("--schedule", type=_scheduled, action="append", default=[], metavar="KIND@AFTER[xCOUNT]",
+                   help="inject a fault into COUNT device-list requests after skipping AFTER (repeatable)")
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="store_true", help="log one line per request to stderr")
     return p
@@ -61,7 +74,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    faults = Faults(dict(args.fault), seed=args.fault_seed) if args.fault else None
+    faults = Faults(dict(args.fault), seed=args.fault_seed) if args.fault or args.schedule else None
+    for kind, after, count in args.schedule:
+        faults.schedule(kind, count=count, after=after)
     sim = Simulator(args.accounts, seed=args.seed, client_id=args.client_id,
                     client_secret=args.client_secret, username=args.username, password=args.password,
                     token_ttl=args.token_ttl, session_idle=args.session_idle, latency=args.latency,
