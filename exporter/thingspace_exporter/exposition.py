@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -54,12 +55,17 @@ def _blocks(blob: bytes) -> Blocks:
     return out
 
 
-def _render_account(snapshot: AccountSnapshot) -> tuple[Blocks, Blocks]:
-    text, openmetrics = {}, {}
-    for family in DeviceCollector({snapshot.account: snapshot}).collect():
+def _render(families: Iterable[Metric]) -> tuple[Blocks, Blocks]:
+    text: Blocks = {}
+    openmetrics: Blocks = {}
+    for family in families:
         text.update(_blocks(generate_latest(_One(family))))  # type: ignore[arg-type]
         openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
     return text, openmetrics
+
+
+def _render_account(snapshot: AccountSnapshot) -> tuple[Blocks, Blocks]:
+    return _render(DeviceCollector({snapshot.account: snapshot}).collect())
 
 
 _FAMILIES = [f.name for f in DeviceCollector({}).collect()]
@@ -109,13 +115,9 @@ def _join(accounts: list[Blocks]) -> tuple[bytes, bytes]:
     return b"".join(plain), b"".join(packed)
 
 
-_header_gz: dict[bytes, bytes] = {}
-
-
+@functools.lru_cache(maxsize=64)  # a handful of constant headers
 def _gz_header(header: bytes) -> bytes:
-    if header not in _header_gz:
-        _header_gz[header] = _gz(header)
-    return _header_gz[header]
+    return _gz(header)
 
 
 def render(snapshots: Mapping[str, AccountSnapshot]) -> Rendered:
@@ -128,11 +130,7 @@ def _gz(data: bytes) -> bytes:
 
 
 # Every family's header, from an empty rendering: families with no samples still show them.
-_EMPTY_TEXT: Blocks = {}
-_EMPTY_OM: Blocks = {}
-for _family in DeviceCollector({}).collect():
-    _EMPTY_TEXT.update(_blocks(generate_latest(_One(_family))))  # type: ignore[arg-type]
-    _EMPTY_OM.update(_blocks(om.generate_latest(_One(_family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
+_EMPTY_TEXT, _EMPTY_OM = _render(DeviceCollector({}).collect())
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:
