@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
         prof.enable()
         for account in settings.accounts:
             agg = Aggregator(tuple(settings.last_connection_buckets))
-            for devices, fetched_at, _ in walk(lambda c, a=account: exporter.client.device_page(a, c)):
+            for devices, fetched_at in walk(lambda c, a=account: exporter.client.device_page(a, c)):
                 agg.add(devices, fetched_at)
             exporter.store.publish(AccountSnapshot(account, agg.result(), time.time()))
         ok = True

@@ -1,6 +1,6 @@
 """Walking an account's device list by cursor, sequentially or in parallel segments.
 
-Pages come in ascending IMEI order, so the cursors seen in one cycle split the next
+Pages come in ascending IMEI order, so the page ends seen in one cycle split the next
 cycle's listing into segments (b_k, b_k+1] that workers can walk at once.
 """
 
@@ -45,8 +45,8 @@ def more_data(value: Any) -> bool:
     raise ApiError("bad_page", f"hasMoreData is {type(value).__name__}, not a boolean", "devices")
 
 
-def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator[tuple[list[Device], float, str | None]]:
-    """Yield (devices, fetched_at, next cursor) per page after `start`, up to `upper` inclusive.
+def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator[tuple[list[Device], float]]:
+    """Yield (devices, fetched_at) per page after `start`, up to `upper` inclusive.
 
     A missing, non-advancing or repeated cursor, or an empty page that claims more data,
     raises ApiError instead of looping.
@@ -58,10 +58,10 @@ def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator
         devices = page.deviceList or []
         more = more_data(page.hasMoreData)
         if upper_key is not None and devices and order(text(devices[-1].deviceId)) >= upper_key:
-            yield [d for d in devices if order(text(d.deviceId)) <= upper_key], fetched_at, None
+            yield [d for d in devices if order(text(d.deviceId)) <= upper_key], fetched_at
             return
         if not more:
-            yield devices, fetched_at, None
+            yield devices, fetched_at
             return
         if not devices:
             raise ApiError("empty_page", f"empty page with hasMoreData after cursor {cursor}", "devices")
@@ -70,7 +70,7 @@ def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator
             raise ApiError("missing_cursor", f"no lastSeenDeviceId after cursor {cursor}", "devices")
         if order(nxt) <= order(cursor):
             raise ApiError("stuck_cursor", f"cursor did not advance past {cursor}", "devices")
-        yield devices, fetched_at, nxt
+        yield devices, fetched_at
         cursor = nxt
 
 
@@ -115,7 +115,7 @@ def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
     counter = threading.Thread(target=count, name="aggregate", daemon=True)
     counter.start()
     try:
-        for pages, (devices, fetched_at, _) in enumerate(walk(fetch), 1):
+        for pages, (devices, fetched_at) in enumerate(walk(fetch), 1):
             pending.put((devices, fetched_at))
             mark = _mark(devices)
             if mark:
@@ -153,7 +153,7 @@ def list_parallel(fetch: Fetch, buckets: tuple[float, ...], bounds: list[str], w
                     start, upper = segments.get_nowait()
                 except queue.Empty:
                     break
-                for devices, fetched_at, _ in walk(fetch, start, upper):
+                for devices, fetched_at in walk(fetch, start, upper):
                     agg.add(devices, fetched_at)
                     mark = _mark(devices)
                     if mark:
