@@ -49,7 +49,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
-    p.error = lambda message: _usage_error(p, message)  # type: ignore[method-assign]
+    p.error = _usage_error  # type: ignore[method-assign]
     args = p.parse_args(argv)
     simulator = None
     try:
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             simulator.stop()
 
 
-def _usage_error(p: argparse.ArgumentParser, message: str) -> None:
+def _usage_error(message: str) -> None:
     print(f"{PROG}: invalid arguments: {message} (see --help)", file=sys.stderr)
     raise SystemExit(2)
 

@@ -122,8 +122,7 @@ class Collection:
     def run_forever(self) -> None:
         while not self.stop.is_set():
             started = time.monotonic()
-            self.run_cycle()
-            self.heartbeat = time.monotonic()
+            self.run_cycle()  # which also beats the heart
             self.stop.wait(max(0.0, started + self.settings.interval_seconds - time.monotonic()))
 
     def start(self) -> None:

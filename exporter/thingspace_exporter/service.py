@@ -8,7 +8,7 @@ from .auth import Auth
 from .client import Client
 from .config import Settings
 from .exposition import Renderer
-from .logs import get_logger, redactor
+from .logs import get_logger
 from .loop import Collection
 from .metrics import ExporterMetrics
 from .snapshot import SnapshotStore
@@ -29,7 +29,6 @@ class Exporter:
         self.stop = stop or threading.Event()
         self.metrics = metrics or ExporterMetrics()
         self.log = get_logger("thingspace_exporter")
-        redactor.add(*s.secrets())
         self.transport = Transport(
             s.base_url, self.metrics, self.stop, timeout=s.request_timeout_seconds, retries=s.max_retries,
             rate=s.max_requests_per_second, pool_size=s.max_concurrency * len(s.accounts) + 4,
