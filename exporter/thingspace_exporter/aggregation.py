@@ -18,11 +18,10 @@ from typing import Annotated, Any, Sequence
 import msgspec
 
 from .decode import Device
-from .lastconnection import parse_time
+from .lastconnection import EARLIEST, parse_time
 
 DeviceKey = tuple[str, str, str, str, str, str]  # make, model, firmware, status, fota_eligible, license
 ModelKey = tuple[str, str]  # make, model
-_EPOCH_1971 = 31536000.0
 _GO_UTC = " +0000 UTC"  # Go's time.String() in UTC; with it replaced by "Z" the text is RFC 3339
 _UNKNOWN = {None: "0001-01-01T00:00:00Z", "": "0001-01-01T00:00:00Z", "N/A": "0001-01-01T00:00:00Z"}
 _STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
@@ -125,7 +124,7 @@ class Aggregator:
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
             return False
         ages = list(map(sub, repeat(fetched_at), map(datetime.timestamp, stamps)))
-        bounds = (*self.buckets, fetched_at - _EPOCH_1971)  # older than 1971 means unknown
+        bounds = (*self.buckets, fetched_at - EARLIEST)  # connected before EARLIEST means unknown
         index = list(map(bisect_left, repeat(bounds), ages))
         models = list(map(_model, devices))
         self.histogram.update(zip(models, index))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-# Go's zero time and 1900-01-01 mean "never"; nothing real connected before 1970.
-_EARLIEST = 0.0
+# Go's zero time and 1900-01-01 mean "never": nothing real connected before 1971-01-01.
+EARLIEST = 31536000.0
 
 
 def parse_time(value: object) -> float | None:
@@ -32,7 +32,5 @@ def parse_time(value: object) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    if moment.year < 1971:
-        return None
     seconds = moment.timestamp()
-    return seconds if seconds > _EARLIEST else None
+    return seconds if seconds >= EARLIEST else None
