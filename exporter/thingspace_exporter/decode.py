@@ -43,36 +43,22 @@ class Page(msgspec.Struct, gc=False):
     deviceList: Union[list[Device], None] = None
 
 
-class LenientSoftware(msgspec.Struct, gc=False):
-    name: Any = None
-    version: Any = None
+def _lenient(strict: type[msgspec.Struct], **nested: Any) -> Any:
+    """The same fields as `strict`, of any type except the `nested` ones: kept in step by construction."""
+    fields = [(name, nested.get(name, Any), None) for name in strict.__struct_fields__]
+    return msgspec.defstruct("Lenient" + strict.__name__, fields, gc=False)
 
 
-class LenientDevice(msgspec.Struct, gc=False):
-    deviceId: Any = None
-    make: Any = None
-    model: Any = None
-    firmware: Any = None
-    status: Any = None
-    protocol: Any = None
-    fotaEligible: Any = None
-    licenseAssigned: Any = None
-    softwareList: Union[list[LenientSoftware], None] = None
-    lastConnectionTime: Any = None
-    lastConnectTime: Any = None
-
-
-class LenientPage(msgspec.Struct, gc=False):
-    hasMoreData: Any = None
-    lastSeenDeviceId: Any = None
-    deviceList: Union[list[LenientDevice], None] = None
+LenientSoftware = _lenient(Software)
+LenientDevice = _lenient(Device, softwareList=Union[list[LenientSoftware], None])
+LenientPage = _lenient(Page, deviceList=Union[list[LenientDevice], None])
 
 
 _strict = msgspec.json.Decoder(Page)
 _lenient = msgspec.json.Decoder(LenientPage)
 
 
-def decode_page(body: bytes) -> Page | LenientPage:
+def decode_page(body: bytes) -> Any:  # Page, or LenientPage for odd types
     try:
         return _strict.decode(body)
     except msgspec.ValidationError:
