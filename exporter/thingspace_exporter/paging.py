@@ -17,7 +17,6 @@ from .errors import ApiError, Stopped
 
 Fetch = Callable[[str], tuple[Page, float]]
 START = "0"
-PIPELINE_DEPTH = 4  # pages decoded but not yet counted: bounds memory
 
 
 def order(imei: str) -> tuple[int, str]:
@@ -97,38 +96,18 @@ def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
                     on_page: Callable[[int], None] | None = None) -> tuple[AccountData, list[str]]:
     """The whole listing from the start; returns the counts and the next cycle's bounds.
 
-    Pages are counted on a second thread while the next one is on its way, so a
-    latency-bound listing costs its round trips and little more.
+    Pages are counted on the walking thread: a second thread overlapping the counting with
+    the next fetch cost 40 % more CPU in GIL hand-offs (bench/run.py), and CPU is what a
+    small container runs out of; at real latencies the counting is a few % of a round trip.
     """
     agg, marks = Aggregator(buckets), []
-    pending: queue.Queue = queue.Queue(maxsize=PIPELINE_DEPTH)
-    failed: list[BaseException] = []
-
-    def count() -> None:
-        while (item := pending.get()) is not None:
-            if not failed:
-                try:
-                    agg.add(*item)
-                except BaseException as exc:  # re-raised by the walking thread
-                    failed.append(exc)
-
-    counter = threading.Thread(target=count, name="aggregate", daemon=True)
-    counter.start()
-    try:
-        for pages, (devices, fetched_at) in enumerate(walk(fetch), 1):
-            pending.put((devices, fetched_at))
-            mark = _mark(devices)
-            if mark:
-                marks.append(mark)
-            if on_page:
-                on_page(pages)
-            if failed:
-                break
-    finally:
-        pending.put(None)
-        counter.join()
-    if failed:
-        raise failed[0]
+    for pages, (devices, fetched_at) in enumerate(walk(fetch), 1):
+        agg.add(devices, fetched_at)
+        mark = _mark(devices)
+        if mark:
+            marks.append(mark)
+        if on_page:
+            on_page(pages)
     return agg.result(), plan_bounds(marks)
 
 
