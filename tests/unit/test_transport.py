@@ -157,6 +157,24 @@ def test_body_over_the_size_limit(tiny_server, make, monkeypatch, metrics):
     assert sample(metrics, "thingspace_api_request_failures_total", endpoint="devices", reason="too_large") == 1
 
 
+def test_compressed_body_over_the_limit_once_decoded(tiny_server, make, monkeypatch):
+    monkeypatch.setattr(transport_mod, "MAX_BODY_BYTES", 1000)
+    packed = gzip.compress(b"x" * 5000)
+    assert len(packed) < 1000
+    tiny_server.script = [{"headers": {"Content-Encoding": "gzip"}, "body": packed}]
+    with pytest.raises(ApiError) as e:
+        make(tiny_server.url).request("devices", "GET", "/x")
+    assert e.value.reason == "too_large"
+
+
+def test_body_cut_short_is_a_connection_failure(tiny_server, make, metrics):
+    tiny_server.script = [{"body": b"x" * 5000, "cut": 1200}]
+    with pytest.raises(ApiError) as e:
+        make(tiny_server.url, retries=0).request("devices", "GET", "/x")
+    assert e.value.reason == "connection"
+    assert sample(metrics, "thingspace_api_request_failures_total", endpoint="devices", reason="connection") == 1
+
+
 def test_gzip_body_is_decoded(tiny_server, make):
     tiny_server.script = [{"headers": {"Content-Encoding": "gzip", "Content-Type": "application/json"},
                            "body": gzip.compress(b'{"a": 1}')}]

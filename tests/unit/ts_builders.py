@@ -94,6 +94,9 @@ class TinyServer:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                if "cut" in reply:  # promise the whole body, send part of it, hang up
+                    data = data[:reply["cut"]]
+                    self.close_connection = True
                 try:
                     self.wfile.write(data)
                 except OSError:
