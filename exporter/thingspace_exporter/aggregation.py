@@ -7,12 +7,12 @@ feed the same counters, since a normalised key is a valid raw key that normalise
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from itertools import accumulate, chain, repeat
-from operator import attrgetter, sub
+from operator import add, attrgetter, sub
 from typing import Annotated, Any, Sequence
 
 import msgspec
@@ -25,6 +25,8 @@ ModelKey = tuple[str, str]  # make, model
 _GO_UTC = " +0000 UTC"  # Go's time.String() in UTC; with it replaced by "Z" the text is RFC 3339
 _UNKNOWN = {None: "0001-01-01T00:00:00Z", "": "0001-01-01T00:00:00Z", "N/A": "0001-01-01T00:00:00Z"}
 _STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
+_EARLIEST = datetime.fromtimestamp(EARLIEST, timezone.utc)
+_ZERO = timedelta(0)
 
 _key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
 _protocol = attrgetter("protocol")
@@ -80,11 +82,17 @@ class Aggregator:
     raw_devices: Counter = field(default_factory=Counter)
     raw_protocols: Counter = field(default_factory=Counter)
     raw_software: Counter = field(default_factory=Counter)
-    # ((make, model), bucket index): index len(buckets) is +Inf, one more is "unknown"
-    histogram: Counter = field(default_factory=Counter)
-    age_sums: defaultdict = field(default_factory=lambda: defaultdict(float))
+    # (make, model) -> devices by recency r, then (within a page) the sum of their ages by r.
+    # r counts the bucket starts (oldest first) a device connected at or after: 0 is unknown,
+    # len(buckets) + 1 the newest bucket; bucket index = len(buckets) + 1 - r.
+    recency: dict = field(default_factory=dict)
+    age_sums: defaultdict = field(default_factory=lambda: defaultdict(float))  # (make, model) -> seconds
     count: int = 0
     pages: int = 0
+
+    def _row(self, model: ModelKey) -> list:
+        width = len(self.buckets) + 2
+        return self.recency.setdefault(model, [0] * width + [_ZERO] * width)
 
     def add(self, devices: Sequence[Any], fetched_at: float) -> None:
         """Count one page; ages are relative to `fetched_at`, the time the page arrived."""
@@ -110,7 +118,7 @@ class Aggregator:
         self.count += len(devices)
 
     def _add_times_fast(self, devices: Sequence[Device], fetched_at: float) -> bool:
-        """Ages of a whole page with C-level passes; False when a value needs the careful path."""
+        """Ages of a whole page, mostly in C-level passes; False when a value needs the careful path."""
         first, second = list(map(_connection, devices)), list(map(_connect, devices))
         if first.count(None) == len(first):
             raw = second
@@ -123,36 +131,48 @@ class Aggregator:
             stamps = msgspec.convert(iso, _STAMPS)
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
             return False
-        ages = list(map(sub, repeat(fetched_at), map(datetime.timestamp, stamps)))
-        bounds = (*self.buckets, fetched_at - EARLIEST)  # connected before EARLIEST means unknown
-        index = list(map(bisect_left, repeat(bounds), ages))
-        models = list(map(_model, devices))
-        self.histogram.update(zip(models, index))
-        sums, known = self.age_sums, len(self.buckets)
-        for mk, age, i in zip(models, ages, index):
-            if i <= known:
-                sums[mk] += age if age > 0 else 0.0  # a clock ahead of ours: "just now"
+        now = datetime.fromtimestamp(fetched_at, timezone.utc)
+        starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
+        recency = map(bisect_right, repeat(starts), stamps)
+        # the unknown ones' ages (bounded, so a page's sum stays within timedelta's range) are dropped
+        ages = list(map(sub, repeat(now), map(max, stamps, repeat(_EARLIEST))))
+        if min(ages) < _ZERO:  # a clock ahead of ours: "just now"
+            ages = list(map(max, ages, repeat(_ZERO)))
+        rows, width = self.recency, len(starts) + 1
+        for model, r, age in zip(map(_model, devices), recency, ages):
+            row = rows.get(model) or self._row(model)
+            row[r] += 1
+            row[r + width] += age
+        sums = self.age_sums
+        for model, row in rows.items():  # a page's exact sums into seconds, by model
+            total = sum(row[width + 1:], _ZERO)
+            if total:
+                sums[model] += total.total_seconds()
+            row[width:] = [_ZERO] * width
         return True
 
     def _add_times(self, rows: Any, fetched_at: float) -> None:
-        buckets, histogram, sums = self.buckets, self.histogram, self.age_sums
-        unknown = len(buckets) + 1
+        buckets = self.buckets
+        newest = len(buckets) + 1
         for make, model, raw, other in rows:
+            row = self._row((make, model))
             when = parse_time(raw if raw is not None else other)
             if when is None:
-                histogram[((make, model), unknown)] += 1
+                row[0] += 1
                 continue
             age = max(0.0, fetched_at - when)
-            histogram[((make, model), bisect_left(buckets, age))] += 1
-            sums[(make, model)] += age
+            row[newest - bisect_left(buckets, age)] += 1
+            self.age_sums[(make, model)] += age
 
     def merge(self, other: Aggregator) -> None:
         self.raw_devices.update(other.raw_devices)
         self.raw_protocols.update(other.raw_protocols)
         self.raw_software.update(other.raw_software)
-        self.histogram.update(other.histogram)
-        for mk, total in other.age_sums.items():
-            self.age_sums[mk] += total
+        for model, theirs in other.recency.items():
+            row = self._row(model)
+            row[:] = map(add, row, theirs)
+        for model, total in other.age_sums.items():
+            self.age_sums[model] += total
         self.count += other.count
         self.pages += other.pages
 
@@ -167,18 +187,20 @@ class Aggregator:
         software: Counter = Counter()
         for sw, n in self.raw_software.items():
             software[sw if type(sw) is tuple else (text(sw.name), text(sw.version))] += n
-        width = len(self.buckets) + 1  # the finite buckets and +Inf
+        width = len(self.buckets) + 2  # unknown, +Inf, the finite buckets newest last
         unknown: Counter = Counter()
         rows: dict[ModelKey, list[int]] = {}
         sums: defaultdict = defaultdict(float)
-        for ((make, model), i), n in self.histogram.items():
+        for (make, model), row in self.recency.items():
             mk = (text(make), text(model))
-            if i == width:
-                unknown[mk] += n
-            else:
-                rows.setdefault(mk, [0] * width)[i] += n
+            unknown[mk] += row[0]
+            if any(row[1:width]):
+                # cumulative by bucket index (newest first): reverse the known recencies
+                old = rows.get(mk, [0] * (width - 1))
+                rows[mk] = list(map(add, old, reversed(row[1:width])))
         for (make, model), total in self.age_sums.items():
             sums[(text(make), text(model))] += total
+        unknown = Counter({mk: n for mk, n in unknown.items() if n})
         ages = {mk: (tuple(accumulate(row)), sums[mk]) for mk, row in rows.items()}
         return AccountData(
             devices=dict(devices), protocols=dict(protocols), software=dict(software), ages=ages,

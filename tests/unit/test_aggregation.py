@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from thingspace_exporter.aggregation import Aggregator, flag, text
 from thingspace_exporter.decode import decode_page
@@ -181,3 +183,49 @@ def test_time_cache_does_not_change_results():
     a.add(devs(*docs), NOW)
     a.add(devs(*docs), NOW)
     assert a.result().ages[("NORDIC SEMICONDUCTOR ASA", "NRF9160")][0] == (722, 4322, 10000, 10000, 10000, 10000)
+
+
+def test_sums_stay_exact_over_many_pages_of_old_and_unknown_devices():
+    # a page's ages are summed as timedeltas: they must not overflow across pages
+    old = devs(*[at_age(50 * 365 * 86400, n=str(i)) for i in range(1000)])
+    never = devs(*[device(str(i), make="M", model="X", lastConnectionTime="0001-01-01 00:00:00 +0000 UTC")
+                   for i in range(1000)])
+    a = Aggregator(BUCKETS)
+    for _ in range(60):
+        a.add(old, NOW)
+        a.add(never, NOW)
+    r = a.result()
+    assert r.ages[("M", "X")] == ((0, 0, 0, 0, 0, 60000), 60000 * 50 * 365 * 86400.0)
+    assert r.unknown == {("M", "X"): 60000}
+
+
+_EDGES = [0, 1, 3599, 3600, 3601, 21600, 86399, 86400, 604800, 2592000, 2592001, 10**9, -5, -3600]
+
+
+@given(st.lists(st.tuples(
+    st.sampled_from(["A", "B"]),
+    st.one_of(st.sampled_from(_EDGES), st.integers(-10**5, 2 * 10**9)),
+    st.sampled_from(["", ".5", ".000001", ".123456", ".999999"]),
+    st.sampled_from(["lastConnectionTime", "lastConnectTime", "both", "N/A", "none", "zero", "1900"]),
+), min_size=1, max_size=40), st.sampled_from([NOW, NOW + 0.25]))
+@settings(max_examples=300, deadline=None)
+def test_page_at_once_path_equals_the_device_by_device_path(rows, fetched_at):
+    docs = []
+    for i, (model, age, frac, spelling) in enumerate(rows):
+        when = _go(NOW - age).replace(" +0000", frac + " +0000")
+        fields = {"N/A": {"lastConnectionTime": "N/A"}, "none": {"lastConnectionTime": None},
+                  "zero": {"lastConnectTime": "0001-01-01 00:00:00 +0000 UTC"},
+                  "1900": {"lastConnectionTime": "1900-01-01 00:00:00 +0000 UTC"},
+                  "both": {"lastConnectionTime": when, "lastConnectTime": "N/A"}}.get(spelling, {spelling: when})
+        docs.append(device(str(i), make="M", model=model, **{"lastConnectionTime": DROP, **fields}))
+    page_devs = devs(*docs)
+    fast, careful = Aggregator(BUCKETS), Aggregator(BUCKETS)
+    fast.add(page_devs, fetched_at)
+    careful.pages, careful.count = 1, len(page_devs)
+    careful._add_times(((d.make, d.model, d.lastConnectionTime, d.lastConnectTime) for d in page_devs), fetched_at)
+    a, b = fast.result(), careful.result()
+    assert a.unknown == b.unknown
+    assert a.ages.keys() == b.ages.keys()
+    for mk in a.ages:
+        assert a.ages[mk][0] == b.ages[mk][0]
+        assert a.ages[mk][1] == pytest.approx(b.ages[mk][1], rel=1e-9, abs=1e-3)
