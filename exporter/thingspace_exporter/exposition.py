@@ -37,7 +37,7 @@ class _One:
         yield self.family
 
 
-def _blocks(blob: bytes) -> Blocks:
+def _blocks(blob: bytes, packed: bool = True) -> Blocks:
     """Split an exposition at its `# HELP` lines. The text format writes a gauge histogram's
     `_gcount` and `_gsum` as families of their own, so one family may give several blocks."""
     out: Blocks = {}
@@ -51,21 +51,22 @@ def _blocks(blob: bytes) -> Blocks:
         while block.startswith(b"# ", head):  # HELP, TYPE, UNIT; a sample line never starts so
             head = block.index(b"\n", head) + 1
         samples = block[head:]
-        out[block[7:block.index(b" ", 7)]] = (block[:head], samples, _gz(samples))
+        out[block[7:block.index(b" ", 7)]] = (block[:head], samples, _gz(samples) if packed else b"")
     return out
 
 
-def _render(families: Iterable[Metric]) -> tuple[Blocks, Blocks]:
+def _render(families: Iterable[Metric], text_only: bool = False) -> tuple[Blocks, Blocks]:
     text: Blocks = {}
     openmetrics: Blocks = {}
     for family in families:
-        text.update(_blocks(generate_latest(_One(family))))  # type: ignore[arg-type]
-        openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
+        text.update(_blocks(generate_latest(_One(family)), packed=not text_only))  # type: ignore[arg-type]
+        if not text_only:
+            openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
     return text, openmetrics
 
 
-def _render_account(snapshot: AccountSnapshot) -> tuple[Blocks, Blocks]:
-    return _render(DeviceCollector({snapshot.account: snapshot}).collect())
+def _render_account(snapshot: AccountSnapshot, text_only: bool) -> tuple[Blocks, Blocks]:
+    return _render(DeviceCollector({snapshot.account: snapshot}).collect(), text_only)
 
 
 _FAMILIES = [f.name for f in DeviceCollector({}).collect()]
@@ -82,37 +83,41 @@ def _order(name: bytes) -> tuple[int, int]:
 class Renderer:
     """Renders each account's snapshot once and reuses it until that account's next swap, so a
     swap costs one account's rendering and some byte joins however many accounts there are.
-    gzip members may be concatenated (RFC 1952): compressed parts are joined the same way."""
+    gzip members may be concatenated (RFC 1952): compressed parts are joined the same way.
+    `text_only` (for --once, which prints the text format) leaves the other forms empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, text_only: bool = False) -> None:
         self._cache: dict[str, tuple[AccountSnapshot, tuple[Blocks, Blocks]]] = {}
+        self.text_only = text_only
 
     def __call__(self, snapshots: Mapping[str, AccountSnapshot]) -> Rendered:
         cache = {}
         for account in sorted(snapshots):
             snap, hit = snapshots[account], self._cache.get(account)
-            cache[account] = hit if hit is not None and hit[0] is snap else (snap, _render_account(snap))
+            cache[account] = hit if hit is not None and hit[0] is snap else (snap, _render_account(snap, self.text_only))
         self._cache = cache
         text = [_EMPTY_TEXT, *(blocks[0] for _, blocks in cache.values())]
+        if self.text_only:
+            return Rendered(_join(text, packed=False)[0], b"", b"", b"")
         openmetrics = [_EMPTY_OM, *(blocks[1] for _, blocks in cache.values())]
         return Rendered(*_join(text), *_join(openmetrics))
 
 
-def _join(accounts: list[Blocks]) -> tuple[bytes, bytes]:
+def _join(accounts: list[Blocks], packed: bool = True) -> tuple[bytes, bytes]:
     """One body from every account's blocks (the first holds every family's header), and its gzip form."""
     headers: dict[bytes, bytes] = {}
     for blocks in accounts:
         for name, (header, _, _) in blocks.items():
             headers.setdefault(name, header)
-    plain, packed = [], []
+    plain, gz = [], []
     for name in sorted(headers, key=_order):
         plain.append(headers[name])
-        packed.append(_gz_header(headers[name]))
+        gz.append(_gz_header(headers[name]) if packed else b"")
         for blocks in accounts:
             if name in blocks:
                 plain.append(blocks[name][1])
-                packed.append(blocks[name][2])
-    return b"".join(plain), b"".join(packed)
+                gz.append(blocks[name][2])
+    return b"".join(plain), b"".join(gz)
 
 
 @functools.lru_cache(maxsize=64)  # a handful of constant headers

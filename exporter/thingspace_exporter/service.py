@@ -24,7 +24,7 @@ CYCLE_REASONS = (*REQUEST_REASONS, "bad_json", "bad_page", "token_rejected", "se
 
 class Exporter:
     def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, text_only: bool = False) -> None:
         self.settings = s = settings
         self.stop = stop or threading.Event()
         self.metrics = metrics or ExporterMetrics()
@@ -36,7 +36,7 @@ class Exporter:
         self.auth = Auth(self.transport, s.client_id, s.client_secret.get_secret_value(), s.username,
                          s.password.get_secret_value(), self.metrics, self.log)
         self.client = Client(self.transport, self.auth, self.metrics, s.protocol)
-        self.store: SnapshotStore = SnapshotStore(Renderer())
+        self.store: SnapshotStore = SnapshotStore(Renderer(text_only))  # text_only: --once prints nothing else
         self.collection = Collection(s, self.client, self.store, self.metrics, self.log, self.stop)
         self._init_series()
 

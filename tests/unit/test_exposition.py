@@ -147,7 +147,7 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
 
     calls = []
     original = exposition_module._render_account
-    monkeypatch.setattr(exposition_module, "_render_account", lambda snap: calls.append(snap.account) or original(snap))
+    monkeypatch.setattr(exposition_module, "_render_account", lambda snap, *a: calls.append(snap.account) or original(snap, *a))
     renderer = exposition_module.Renderer()
     first, second = sorted(snaps)
     renderer({first: snaps[first]})
@@ -166,3 +166,11 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     assert gzip.decompress(rendered.openmetrics_gz) == rendered.openmetrics
     helps = [line for line in rendered.text.decode().splitlines() if line.startswith("# HELP")]
     assert len(helps) == len(set(helps))  # one header per family, whatever the number of accounts
+
+
+def test_text_only_renderer_gives_the_same_text_and_nothing_else(snaps):
+    from thingspace_exporter.exposition import Renderer
+
+    full, text_only = Renderer()(snaps), Renderer(text_only=True)(snaps)
+    assert text_only.text == full.text
+    assert (text_only.text_gz, text_only.openmetrics, text_only.openmetrics_gz) == (b"", b"", b"")
