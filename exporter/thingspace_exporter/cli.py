@@ -88,6 +88,7 @@ def tune_gc() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
+    gc.enable()  # __main__ turns it off for the start-up
 
 
 def run_once(settings: Settings) -> int:
