@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, repeat
 from operator import add, attrgetter, sub
 from typing import Annotated, Any, Sequence
 
@@ -81,7 +81,7 @@ class Aggregator:
     buckets: tuple[float, ...]
     raw_devices: Counter = field(default_factory=Counter)
     raw_protocols: Counter = field(default_factory=Counter)
-    raw_software: Counter = field(default_factory=Counter)
+    raw_software: Counter = field(default_factory=Counter)  # by the combination a device has
     # (make, model) -> devices by recency r, then (within a page) the sum of their ages by r.
     # r counts the bucket starts (oldest first) a device connected at or after: 0 is unknown,
     # len(buckets) + 1 the newest bucket; bucket index = len(buckets) + 1 - r.
@@ -103,8 +103,7 @@ class Aggregator:
             # update() with an iterable counts in C; every value here is hashable
             self.raw_devices.update(map(_key, devices))
             self.raw_protocols.update(map(_protocol, devices))
-            lists = [s for s in map(_software, devices) if s]
-            self.raw_software.update(chain.from_iterable(s if len(s) == 1 else set(s) for s in lists))
+            self.raw_software.update(map(tuple, filter(None, map(_software, devices))))
             if not self._add_times_fast(devices, fetched_at):
                 self._add_times(map(_times, devices), fetched_at)
         else:
@@ -112,7 +111,7 @@ class Aggregator:
             self.raw_protocols.update(Counter(",".join(protocols_of(d.protocol)) for d in devices))
             for d in devices:
                 if d.softwareList:
-                    self.raw_software.update({(text(s.name), text(s.version)) for s in d.softwareList})
+                    self.raw_software[tuple((text(s.name), text(s.version)) for s in d.softwareList)] += 1
             self._add_times(((text(d.make), text(d.model), d.lastConnectionTime, d.lastConnectTime)
                              for d in devices), fetched_at)
         self.count += len(devices)
@@ -185,8 +184,9 @@ class Aggregator:
             for proto in protocols_of(raw):
                 protocols[proto] += n
         software: Counter = Counter()
-        for sw, n in self.raw_software.items():
-            software[sw if type(sw) is tuple else (text(sw.name), text(sw.version))] += n
+        for combination, n in self.raw_software.items():  # a device counts once per name and version
+            for pair in {sw if type(sw) is tuple else (text(sw.name), text(sw.version)) for sw in combination}:
+                software[pair] += n
         width = len(self.buckets) + 2  # unknown, +Inf, the finite buckets newest last
         unknown: Counter = Counter()
         rows: dict[ModelKey, list[int]] = {}
