@@ -1,8 +1,8 @@
 """Child process: cProfile of one `--once`-style cycle with the listing on the main thread.
 
-`--once` collects each account on a worker thread and counts pages on another, which cProfile
-(main thread only) would miss; here the same walk and aggregation run inline on the main thread,
-the snapshot is published and the exposition written out as run_once does. Usage: python bench/profile_once.py OUT.prof (settings from THINGSPACE_*).
+`--once` collects each account on a worker thread, which cProfile (main thread only) would miss;
+here the same listing runs on the main thread, the snapshot is published and the exposition
+written out as run_once does. Usage: python bench/profile_once.py OUT.prof (settings from THINGSPACE_*).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import time
 
 from prometheus_client.exposition import generate_latest
 
-from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
-from thingspace_exporter.paging import walk
+from thingspace_exporter.paging import list_sequential
 from thingspace_exporter.service import Exporter
 from thingspace_exporter.snapshot import AccountSnapshot
 
@@ -24,15 +23,14 @@ from thingspace_exporter.snapshot import AccountSnapshot
 def main(argv: list[str]) -> int:
     settings = load()
     configure(settings.log_level, settings.log_format)
-    exporter = Exporter(settings)
+    exporter = Exporter(settings, text_only=True)
     prof = cProfile.Profile()
     try:
         prof.enable()
         for account in settings.accounts:
-            agg = Aggregator(tuple(settings.last_connection_buckets))
-            for devices, fetched_at in walk(lambda c, a=account: exporter.client.device_page(a, c)):
-                agg.add(devices, fetched_at)
-            exporter.store.publish(AccountSnapshot(account, agg.result(), time.time()))
+            data, _ = list_sequential(lambda c, a=account: exporter.client.device_page(a, c),
+                                      tuple(settings.last_connection_buckets))
+            exporter.store.publish(AccountSnapshot(account, data, time.time()))
         ok = True
         sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
         prof.disable()
