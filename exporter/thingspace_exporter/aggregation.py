@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate, repeat
-from operator import add, attrgetter, sub
+from operator import add, attrgetter
 from typing import Annotated, Any, Sequence
 
 import msgspec
@@ -131,17 +131,15 @@ class Aggregator:
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
             return False
         now = datetime.fromtimestamp(fetched_at, timezone.utc)
+        if max(stamps) > now:  # a clock ahead of ours: "just now"
+            stamps = list(map(min, stamps, repeat(now)))
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
-        recency = map(bisect_right, repeat(starts), stamps)
-        # the unknown ones' ages (bounded, so a page's sum stays within timedelta's range) are dropped
-        ages = list(map(sub, repeat(now), map(max, stamps, repeat(_EARLIEST))))
-        if min(ages) < _ZERO:  # a clock ahead of ours: "just now"
-            ages = list(map(max, ages, repeat(_ZERO)))
-        rows, width = self.recency, len(starts) + 1
-        for model, r, age in zip(map(_model, devices), recency, ages):
-            row = rows.get(model) or self._row(model)
+        rows, get, width = self.recency, self.recency.get, len(starts) + 1
+        for model, r, when in zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps):
+            row = get(model) or self._row(model)
             row[r] += 1
-            row[r + width] += age
+            if r:  # known: its age, exact, into the page's sum (unknown ones have none)
+                row[r + width] += now - when
         sums = self.age_sums
         for model, row in rows.items():  # a page's exact sums into seconds, by model
             total = sum(row[width + 1:], _ZERO)
