@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import accumulate, repeat
+from itertools import accumulate, islice, repeat
 from operator import add, attrgetter
 from typing import Annotated, Any, Sequence
 
@@ -27,6 +27,9 @@ _UNKNOWN = {None: "0001-01-01T00:00:00Z", "": "0001-01-01T00:00:00Z", "N/A": "00
 _STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
 _EARLIEST = datetime.fromtimestamp(EARLIEST, timezone.utc)
 _ZERO = timedelta(0)
+# Ages are summed as exact timedeltas and moved into float seconds every so many devices:
+# timedelta holds under a billion days, and 40 000 ages of at most 56 years (since 1971) fit.
+_SUM_LIMIT = 40_000
 
 _key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
 _protocol = attrgetter("protocol")
@@ -87,6 +90,7 @@ class Aggregator:
     # len(buckets) + 1 the newest bucket; bucket index = len(buckets) + 1 - r.
     recency: dict = field(default_factory=dict)
     age_sums: defaultdict = field(default_factory=lambda: defaultdict(float))  # (make, model) -> seconds
+    unsummed: int = 0  # devices whose ages are still in `recency`
     count: int = 0
     pages: int = 0
 
@@ -134,19 +138,28 @@ class Aggregator:
         if max(stamps) > now:  # a clock ahead of ours: "just now"
             stamps = list(map(min, stamps, repeat(now)))
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
-        rows, get, width = self.recency, self.recency.get, len(starts) + 1
-        for model, r, when in zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps):
-            row = get(model) or self._row(model)
-            row[r] += 1
-            if r:  # known: its age, exact, into the page's sum (unknown ones have none)
-                row[r + width] += now - when
-        sums = self.age_sums
-        for model, row in rows.items():  # a page's exact sums into seconds, by model
+        get, width = self.recency.get, len(starts) + 1
+        counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps)
+        for left in range(len(devices), 0, -_SUM_LIMIT):  # one round unless a page is huge
+            if self.unsummed + min(left, _SUM_LIMIT) > _SUM_LIMIT:
+                self._sum_ages()
+            for model, r, when in islice(counted, _SUM_LIMIT):
+                row = get(model) or self._row(model)
+                row[r] += 1
+                if r:  # known: its age, exact (unknown ones have none)
+                    row[r + width] += now - when
+            self.unsummed += min(left, _SUM_LIMIT)
+        return True
+
+    def _sum_ages(self) -> None:
+        """Move the ages summed in `recency` into seconds."""
+        width = len(self.buckets) + 2
+        for model, row in self.recency.items():
             total = sum(row[width + 1:], _ZERO)
             if total:
-                sums[model] += total.total_seconds()
+                self.age_sums[model] += total.total_seconds()
             row[width:] = [_ZERO] * width
-        return True
+        self.unsummed = 0
 
     def _add_times(self, rows: Any, fetched_at: float) -> None:
         buckets = self.buckets
@@ -162,6 +175,8 @@ class Aggregator:
             self.age_sums[(make, model)] += age
 
     def merge(self, other: Aggregator) -> None:
+        self._sum_ages()
+        other._sum_ages()
         self.raw_devices.update(other.raw_devices)
         self.raw_protocols.update(other.raw_protocols)
         self.raw_software.update(other.raw_software)
@@ -185,20 +200,21 @@ class Aggregator:
         for combination, n in self.raw_software.items():  # a device counts once per name and version
             for pair in {sw if type(sw) is tuple else (text(sw.name), text(sw.version)) for sw in combination}:
                 software[pair] += n
+        self._sum_ages()
         width = len(self.buckets) + 2  # unknown, +Inf, the finite buckets newest last
         unknown: Counter = Counter()
         rows: dict[ModelKey, list[int]] = {}
         sums: defaultdict = defaultdict(float)
         for (make, model), row in self.recency.items():
             mk = (text(make), text(model))
-            unknown[mk] += row[0]
+            if row[0]:
+                unknown[mk] += row[0]
             if any(row[1:width]):
                 # cumulative by bucket index (newest first): reverse the known recencies
                 old = rows.get(mk, [0] * (width - 1))
                 rows[mk] = list(map(add, old, reversed(row[1:width])))
         for (make, model), total in self.age_sums.items():
             sums[(text(make), text(model))] += total
-        unknown = Counter({mk: n for mk, n in unknown.items() if n})
         ages = {mk: (tuple(accumulate(row)), sums[mk]) for mk, row in rows.items()}
         return AccountData(
             devices=dict(devices), protocols=dict(protocols), software=dict(software), ages=ages,

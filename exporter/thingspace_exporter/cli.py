@@ -84,7 +84,7 @@ def _usage_error(message: str) -> None:
 
 def tune_gc() -> None:
     """Start-up objects (modules, pydantic's schemas) live as long as the process: frozen, the
-    collector stops re-scanning them, which was 5 % of a --once run's CPU (bench/run.py)."""
+    collector stops re-scanning them, which was 5 % of a --once run's CPU."""
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)

@@ -97,8 +97,9 @@ def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
     """The whole listing from the start; returns the counts and the next cycle's bounds.
 
     Pages are counted on the walking thread: a second thread overlapping the counting with
-    the next fetch cost 40 % more CPU in GIL hand-offs (bench/run.py), and CPU is what a
-    small container runs out of; at real latencies the counting is a few % of a round trip.
+    the next fetch cost 40 % more CPU in GIL hand-offs (200 pages: 0.91 s against 0.65 s),
+    and CPU is what a small container runs out of; at real latencies the counting is a few
+    per cent of a round trip.
     """
     agg, marks = Aggregator(buckets), []
     for pages, (devices, fetched_at) in enumerate(walk(fetch), 1):

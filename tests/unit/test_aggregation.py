@@ -229,3 +229,30 @@ def test_page_at_once_path_equals_the_device_by_device_path(rows, fetched_at):
     for mk in a.ages:
         assert a.ages[mk][0] == b.ages[mk][0]
         assert a.ages[mk][1] == pytest.approx(b.ages[mk][1], rel=1e-9, abs=1e-3)
+
+
+def test_ages_are_moved_into_seconds_before_a_timedelta_could_overflow(monkeypatch):
+    import thingspace_exporter.aggregation as aggregation_module
+    from datetime import datetime, timezone
+
+    # the limit's premise: that many ages as old as a known one can be fit in a timedelta
+    (datetime.now(timezone.utc) - aggregation_module._EARLIEST) * aggregation_module._SUM_LIMIT
+    docs = [at_age(i * 1000 + 7, make=f"mk{i % 3}", n=str(i)) for i in range(30)]
+    expected = agg(*docs)
+    monkeypatch.setattr(aggregation_module, "_SUM_LIMIT", 7)  # pages bigger than the limit, and flushes between
+    a = Aggregator(BUCKETS)
+    a.add(devs(*docs[:5]), NOW)
+    a.add(devs(*docs[5:]), NOW)
+    got = a.result()
+    assert got.ages == expected.ages and got.count == 30
+
+
+def test_a_huge_page_of_old_devices_does_not_overflow():
+    # 60 000 ages of ~50 years are more days than a timedelta holds: summed in rounds
+    one = '{"deviceId":"%d","make":"M","model":"X","lastConnectionTime":"1972-01-01 00:00:00 +0000 UTC"}'
+    body = '{"hasMoreData":false,"deviceList":[' + ",".join(one % i for i in range(60000)) + "]}"
+    a = Aggregator(BUCKETS)
+    a.add(decode_page(body.encode()).deviceList, NOW)
+    cumulative, total = a.result().ages[("M", "X")]
+    assert cumulative == (0, 0, 0, 0, 0, 60000)
+    assert total == pytest.approx(60000 * (NOW - parse_time("1972-01-01T00:00:00Z")))
