@@ -85,7 +85,7 @@ class Aggregator:
     raw_devices: Counter = field(default_factory=Counter)
     raw_protocols: Counter = field(default_factory=Counter)
     raw_software: Counter = field(default_factory=Counter)  # by the combination a device has
-    # (make, model) -> devices by recency r, then (within a page) the sum of their ages by r.
+    # (make, model) -> devices by recency r, then the sum of their ages by r not yet in age_sums.
     # r counts the bucket starts (oldest first) a device connected at or after: 0 is unknown,
     # len(buckets) + 1 the newest bucket; bucket index = len(buckets) + 1 - r.
     recency: dict = field(default_factory=dict)
@@ -104,7 +104,7 @@ class Aggregator:
         if not devices:
             return
         if type(devices[0]) is Device:  # strictly typed: every value is hashable
-            # update() with an iterable counts in C; every value here is hashable
+            # update() with an iterable counts in C
             self.raw_devices.update(map(_key, devices))
             self.raw_protocols.update(map(_protocol, devices))
             self.raw_software.update(map(tuple, filter(None, map(_software, devices))))
