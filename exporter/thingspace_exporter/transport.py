@@ -161,9 +161,10 @@ def _timed_out(exc: Exception) -> bool:
 
 def _read(resp: requests.Response, endpoint: str, deadline: float | None) -> bytes:
     length = resp.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise ApiError("too_large", f"response larger than {MAX_BODY_BYTES} bytes", endpoint)
-    if length.isdigit() and "Content-Encoding" not in resp.headers:
+    expected = int(length) if length.isdigit() else None
+    if expected is not None and expected > MAX_BODY_BYTES:
+        raise _too_large(endpoint)
+    if expected is not None and "Content-Encoding" not in resp.headers:
         # A plain body of known length in one read: a third of the CPU of reading it in pieces.
         try:
             body = resp.raw.read()
@@ -171,15 +172,19 @@ def _read(resp: requests.Response, endpoint: str, deadline: float | None) -> byt
             raise ApiError("timeout", "ReadTimeoutError", endpoint) from None
         except urllib3_exceptions.HTTPError as exc:  # cut short (IncompleteRead), reset...
             raise ApiError("connection", type(exc).__name__, endpoint) from None
-        if len(body) != int(length):
+        if len(body) != expected:
             raise ApiError("connection", "response body cut short", endpoint)
         return body
     chunks, size = [], 0  # compressed or chunked: in pieces, so the limit holds after decoding
     for chunk in resp.iter_content(READ_CHUNK):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ApiError("too_large", f"response larger than {MAX_BODY_BYTES} bytes", endpoint)
+            raise _too_large(endpoint)
         if deadline is not None and time.monotonic() > deadline:
             raise ApiError("deadline", "cycle deadline reached while reading", endpoint)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(endpoint: str) -> ApiError:
+    return ApiError("too_large", f"response larger than {MAX_BODY_BYTES} bytes", endpoint)

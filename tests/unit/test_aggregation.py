@@ -233,10 +233,11 @@ def test_page_at_once_path_equals_the_device_by_device_path(rows, fetched_at):
 
 def test_ages_are_moved_into_seconds_before_a_timedelta_could_overflow(monkeypatch):
     import thingspace_exporter.aggregation as aggregation_module
-    from datetime import datetime, timezone
+    from datetime import datetime, timedelta, timezone
 
-    # the limit's premise: that many ages as old as a known one can be fit in a timedelta
-    (datetime.now(timezone.utc) - aggregation_module._EARLIEST) * aggregation_module._SUM_LIMIT
+    # the limit's premise: that many ages as old as a known one fit in a timedelta
+    oldest = datetime.now(timezone.utc) - aggregation_module._EARLIEST
+    assert oldest * aggregation_module._SUM_LIMIT < timedelta.max
     docs = [at_age(i * 1000 + 7, make=f"mk{i % 3}", n=str(i)) for i in range(30)]
     expected = agg(*docs)
     monkeypatch.setattr(aggregation_module, "_SUM_LIMIT", 7)  # pages bigger than the limit, and flushes between
