@@ -43,9 +43,15 @@ class Page(msgspec.Struct, gc=False):
     deviceList: Union[list[Device], None] = None
 
 
+# What a lenient field may hold: any scalar. A list or object where a label value belongs is a
+# page of the wrong shape, however deep it nests (the depth at which decoding gives up differs
+# between Python versions).
+Scalar = Union[str, int, float, bool, None]
+
+
 def _lenient(strict: type[msgspec.Struct], **nested: Any) -> Any:
-    """The same fields as `strict`, of any type except the `nested` ones: kept in step by construction."""
-    fields = [(name, nested.get(name, Any), None) for name in strict.__struct_fields__]
+    """The same fields as `strict`, of any scalar type except the `nested` ones: kept in step by construction."""
+    fields = [(name, nested.get(name, Scalar), None) for name in strict.__struct_fields__]
     return msgspec.defstruct("Lenient" + strict.__name__, fields, gc=False)
 
 

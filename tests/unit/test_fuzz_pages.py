@@ -67,7 +67,7 @@ numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=False, allow
                     st.sampled_from([0, -0.0, 1e308, 2**64, 10**30]))
 clean_scalars = st.one_of(odd_text, numbers, st.booleans(), st.none())
 scalars = st.one_of(clean_scalars, st.just(LONE_SURROGATE))
-# anything JSON can hold, but no markers: fine in an `Any` field of a well-shaped page
+# anything JSON can hold, but no markers: fine in a field the exporter does not read
 clean_hostile = st.one_of(clean_scalars, st.lists(clean_scalars, max_size=3),
                           st.dictionaries(odd_text, clean_scalars, max_size=3),
                           st.integers(1, 40).map(lambda n: DEEP_MARK.format("ao"[n % 2], n)))
@@ -287,11 +287,11 @@ def test_any_page_sequence_is_collected_or_counted_as_one_failure(bodies_):
 def clean_device(firmware: st.SearchStrategy = odd_text) -> st.SearchStrategy:
     return st.fixed_dictionaries(
         {"deviceId": st.integers(10**14, 10**15 - 1).map(str), "make": odd_text, "model": odd_text,
-         "firmware": firmware, "status": clean_hostile,
-         "protocol": clean_hostile, "fotaEligible": clean_hostile, "licenseAssigned": clean_hostile,
+         "firmware": firmware, "status": clean_scalars,
+         "protocol": clean_scalars, "fotaEligible": clean_scalars, "licenseAssigned": clean_scalars,
          "softwareList": st.lists(st.fixed_dictionaries({"name": odd_text, "version": st.one_of(odd_text, numbers)}),
                                   max_size=3),
-         "lastConnectionTime": st.one_of(good_times, clean_hostile), "lastConnectTime": st.one_of(good_times, clean_hostile)},
+         "lastConnectionTime": st.one_of(good_times, clean_scalars), "lastConnectTime": st.one_of(good_times, clean_scalars)},
         optional={"mdn": clean_hostile, "unknownField": clean_hostile},
     )
 
@@ -331,12 +331,32 @@ def test_well_formed_multi_page_listing_counts_every_page(pages, ascii_only):
     assert collection.store.snapshots[ACCOUNT].data.count == sum(map(len, pages))
 
 
+READ_FIELDS = ("make", "model", "firmware", "status", "protocol", "fotaEligible", "licenseAssigned",
+               "lastConnectionTime", "lastConnectTime")
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.sampled_from(READ_FIELDS), st.one_of(st.lists(clean_scalars, max_size=3),
+                                               st.dictionaries(odd_text, clean_scalars, max_size=3), deep))
+def test_a_list_or_object_in_a_read_field_is_a_bad_page(field, value):
+    """Not a label value at any depth, whatever the Python version's recursion limits."""
+    body = serialise({"hasMoreData": False, "lastSeenDeviceId": "1",
+                      "deviceList": [{"deviceId": "1", "make": "m"}, {"deviceId": "2", field: value}]}, False)
+    result, _, _, lines = check_invariants([body])
+    assert result is False
+    assert [ln["reason"] for ln in lines if ln.get("event") == "collection_finished"] == ["bad_page"]
+
+
 def test_known_hostile_pages_fail_with_their_reason():
     """Pinned cases from the strategies, so the main reasons stay covered whatever is drawn."""
     cases = {
         b"": "bad_json",
         b'{"hasMoreData": false, "deviceList": [{"make": "a\\ud800"}]}': "bad_json",
-        b'{"hasMoreData": false, "deviceList": [{"make": ' + b"[" * 3000 + b"]" * 3000 + b"}]}": "bad_json",
+        # a list or object where a label value belongs: the wrong shape at any depth, on every Python
+        b'{"hasMoreData": false, "deviceList": [{"make": ' + b"[" * 3000 + b"]" * 3000 + b"}]}": "bad_page",
+        b'{"hasMoreData": false, "deviceList": [{"make": 7, "model": ["BG96"]}]}': "bad_page",
+        b'{"hasMoreData": false, "deviceList": [{"firmware": {"v": "1"}}]}': "bad_page",
+        b'{"hasMoreData": false, "deviceList": [{"softwareList": [{"name": [[["x"]]]}]}]}': "bad_page",
         b'{"hasMoreData": false, "deviceList": {"a": 1}}': "bad_page",
         b'{"hasMoreData": false, "deviceList": [1, "x"]}': "bad_page",
         b'{"hasMoreData": false, "deviceList": [{"softwareList": "x"}]}': "bad_page",
