@@ -77,6 +77,11 @@ class ExporterMetrics:
             f"Seconds until the next login attempt is allowed after rejected credentials. {BG}",
             ["kind"], registry=r,
         )
+        self.interval = Gauge(
+            "thingspace_collection_interval_seconds",
+            "Configured time between the starts of collection cycles (THINGSPACE_INTERVAL_SECONDS).",
+            registry=r,
+        )
         self.cycles = Counter(
             "thingspace_collection_cycles", f"Collection cycles run, over all accounts. {BG}", registry=r
         )

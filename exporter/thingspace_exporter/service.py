@@ -43,6 +43,7 @@ class Exporter:
     def _init_series(self) -> None:
         """Zero the common label sets, so increase() and alerts work from the first error."""
         m = self.metrics
+        m.interval.set(self.settings.interval_seconds)  # alerts measure the data's age in intervals
         for account in self.settings.accounts:
             m.up.labels(account).set(0)
             m.published.labels(account).set(0)
