@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import time
@@ -11,9 +10,9 @@ import pytest
 import requests
 
 from tests.integration.conftest import PYTHON, assert_matches, exporter_env, free_port, make_sim
+from tests.tools import require
 
 pytestmark = pytest.mark.e2e
-PROMETHEUS = shutil.which("prometheus")
 ACCOUNTS = {"0000123456-00001": 2600, "0000123456-00002": 90}
 
 
@@ -23,13 +22,13 @@ def query(base: str, promql: str) -> list:
     return resp.json()["data"]["result"]
 
 
-@pytest.mark.skipif(PROMETHEUS is None, reason="needs the prometheus binary (Debian package prometheus)")
 def test_prometheus_scrapes_and_queries(tmp_path):
+    prometheus = require("prometheus", "prometheus")
     sim = make_sim(ACCOUNTS)
     sim.start("127.0.0.1", 0)
     exporter_port, prom_port = free_port(), free_port()
     exporter = subprocess.Popen(
-        [PYTHON, "-m", "thingspace_exporter"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [PYTHON, "-m", "thingspace_exporter"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=exporter_env(sim, ACCOUNTS, listen_address=f"127.0.0.1:{exporter_port}", interval_seconds=2),
     )
     config = tmp_path / "prometheus.yml"
@@ -40,9 +39,9 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{exporter_port}"]}}]
 """)
     prom = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+        [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{prom_port}"
     try:

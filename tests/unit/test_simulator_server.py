@@ -290,6 +290,15 @@ def test_account_rules(client, headers):
         assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": message}
 
 
+def test_a_deactivated_account_is_inactive_until_reactivated(sim, client, headers):
+    sim.deactivate(A)
+    r = client.get(A, headers)
+    assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": "Inactive account"}
+    assert client.get(B, headers).status_code == 200
+    sim.reactivate(A)
+    assert client.get(A, headers).json()["accountName"] == A
+
+
 @pytest.mark.parametrize("protocol", ["LWM2M", "HTTP", "NONE", "OMADM", "lwm2m", "all", "", None])
 def test_protocol_filter_matches_truth(sim, client, headers, protocol):
     params = {} if protocol is None else {"protocol": protocol}

@@ -117,7 +117,8 @@ def _devices(sim, req, segment, raw=False) -> Response | dict:
         return json_reply(*problem)
     gen, times = sim._snapshot()
     try:
-        fleet = listing.find_account(sim._fleets, unquote(segment))
+        account = unquote(segment)
+        fleet = listing.find_account({} if account in sim.inactive else sim._fleets, account)
         body = listing.page(fleet, gen, times, (req.query.get("lastSeenDeviceId") or [None])[0],
                             (req.query.get("protocol") or [None])[0], sim.page_size)
     except listing.ApiError as err:

@@ -21,6 +21,7 @@ class Simulator:
                  churn_seconds: float = 0.0, session_error_status: int = 400,
                  verbose: bool = False):
         self._fleets = {name: AccountFleet(seed, name, size) for name, size in accounts.items()}
+        self.inactive: set[str] = set()  # accounts answered "Inactive account" (see deactivate)
         self._auth = Auth(client_id, client_secret, username, password, token_ttl=token_ttl,
                           session_idle=session_idle, session_error_status=session_error_status)
         self.latency = latency
@@ -117,6 +118,14 @@ class Simulator:
     def unlock(self) -> None:
         """What Verizon support does for a locked account."""
         self._auth.unlock()
+
+    # --- account controls ------------------------------------------------------
+    def deactivate(self, account: str) -> None:
+        """The account is closed: its device list answers "Inactive account" until reactivated."""
+        self.inactive.add(account)
+
+    def reactivate(self, account: str) -> None:
+        self.inactive.discard(account)
 
     def _count(self, name: str) -> None:
         with self._lock:
