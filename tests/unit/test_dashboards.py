@@ -263,3 +263,18 @@ def test_recording_rules_used_are_defined_when_the_rules_file_is_present():
     recorded = set(re.findall(r"^\s*-?\s*record:\s*['\"]?([\w:]+)", RULES_FILE.read_text(encoding="utf-8"), re.M))
     used = {name for _, _, expr in all_queries() for name in metric_names(expr) if ":" in name}
     assert used <= recorded, used - recorded
+
+
+# --- provisioning -------------------------------------------------------------------------------
+
+def test_provisioning_points_at_the_dashboards_and_their_default_datasource():
+    yaml = pytest.importorskip("yaml")
+    provisioning = ROOT / "grafana" / "provisioning"
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert (source["type"], source["uid"], source["url"], source["isDefault"]) == (
+        "prometheus", "prometheus", "http://prometheus:9090", True)
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "thingspace.yml").read_text())["providers"]
+    assert (provider["type"], provider["folder"], provider["options"]["path"]) == (
+        "file", "ThingSpace", "/var/lib/grafana/dashboards")
+    for uid in FILES:
+        assert variable(load(uid), "datasource")["current"]["value"] == source["uid"]
