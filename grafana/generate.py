@@ -79,15 +79,16 @@ class Q:
     status_over_time = by("status", f"account_status:thingspace_devices:sum{{{ACC}}}")
     devices_per_model = by("make, model", DEVICES)
     # fleet: models and firmware
-    model_table = {
+    # table columns: `sum by` drops __name__, so the rows of all columns merge on the labels
+    model_table = {column: by("account, make, model", expr) for column, expr in {
         "Devices": DEVICES,
         "Active": ACTIVE,
         "Active, not FOTA-eligible": INELIGIBLE,
         "Not eligible, share of active": f"account_make_model:thingspace_devices_active_ineligible:ratio{{{DEV}}}",
         "Stale > 1 day": f"account_make_model:thingspace_devices_stale:sum{{{DEV}}}",
         "Stale share": f"account_make_model:thingspace_devices_stale:ratio{{{DEV}}}",
-    }
-    firmware_table = FIRMWARE
+    }.items()}
+    firmware_table = by("account, make, model, firmware", FIRMWARE)
     firmware_share = (f"{by('make, model, firmware', FIRMWARE)}\n"
                       f"  / on (make, model) group_left () {by('make, model', DEVICES)}")
     firmware_over_time = by("make, model, firmware", FIRMWARE)
@@ -109,7 +110,7 @@ class Q:
     # exporter health: collection
     up = f"min by (account) (thingspace_up{{{ACC}}})"
     published = f"min by (account) (thingspace_snapshot_published{{{ACC}}})"
-    targets_up = f"up and on (job, instance) max_over_time(thingspace_exporter_build_info[1d])"
+    targets_up = "up and on (job, instance) max_over_time(thingspace_exporter_build_info[1d])"
     data_age = f"time() - max by (account) (thingspace_last_success_timestamp_seconds{{{ACC}}})"
     duration = f"max by (account) (thingspace_collection_duration_seconds{{{ACC}}})"
     devices_published = by("account", DEVICES)

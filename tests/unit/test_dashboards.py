@@ -203,6 +203,17 @@ def test_panel_queries_reaches_into_rows_and_knows_every_variable_syntax():
         panel_queries(board, {"job": "j", "a": "1", "__rate_interval": "1m"})
 
 
+def test_table_columns_are_aggregated_so_their_rows_merge():
+    """A plain selector keeps __name__, which differs per column and would split the merged rows."""
+    tables = [p for uid in FILES for p in panels(load(uid)) if p["type"] == "table"]
+    assert len(tables) >= 3
+    for panel in tables:
+        assert [t["id"] for t in panel["transformations"]] == ["merge", "organize"], panel["title"]
+        for target in panel["targets"]:
+            assert (target["format"], target["instant"]) == ("table", True), panel["title"]
+            assert target["expr"].startswith("sum by ("), (panel["title"], target["expr"])
+
+
 def test_every_expression_is_balanced_and_non_empty():
     for uid, title, expr in all_queries():
         assert expr.strip(), (uid, title)
