@@ -124,9 +124,8 @@ class Q:
     throttled = ('sum by (endpoint) (endpoint_reason:thingspace_api_retries:rate5m{reason="http_429"})\n'
                  "  or 0 * endpoint:thingspace_api_requests:rate5m")
     latency = {f"p{round(q * 100)} {{{{endpoint}}}}": latency_quantile(q) for q in (0.5, 0.9, 0.99)}
-    # 0 for each kind until its first rejection (rejection series appear with the first one)
-    auth_rejections = ("sum by (kind) (increase(thingspace_auth_rejections_total[$__rate_interval]))\n"
-                       "  or 0 * max by (kind) (thingspace_auth_backoff_seconds)")
+    # the exporter zeroes both kinds at start
+    auth_rejections = "sum by (kind) (increase(thingspace_auth_rejections_total[$__rate_interval]))"
     auth_backoff = "max by (kind) (thingspace_auth_backoff_seconds)"
     # exporter health: scrape and process
     scrape_samples = exporter_only("scrape_samples_scraped")

@@ -50,6 +50,9 @@ class Exporter:
             m.pages.labels(account)
             for reason in CYCLE_REASONS:
                 m.errors.labels(account, reason)
+        for kind in ("oauth", "login"):
+            m.auth_rejections.labels(kind)
+            m.auth_backoff.labels(kind).set(0)
         for endpoint in ("token", "login", "devices"):
             m.requests.labels(endpoint)
             for reason in REQUEST_REASONS:
