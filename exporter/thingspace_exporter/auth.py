@@ -11,10 +11,14 @@ from typing import Any, Callable
 
 import msgspec
 
+from .config import LOGIN_FAILURES_ALLOWED
 from .errors import ApiError
 from .logs import redactor
 from .metrics import ExporterMetrics
+from .state import LoginFailures
 from .transport import Transport
+
+Reload = Callable[[], tuple[str, str, str, str]]  # client id, client secret, user name, password
 
 TOKEN_PATH = "/api/ts/v1/oauth2/token"
 LOGIN_PATH = "/api/m2m/v1/session/login"
@@ -35,19 +39,26 @@ class CredentialGuard:
 
     def __init__(self, kind: str, hint: str, metrics: ExporterMetrics, log: Any,
                  clock: Callable[[], float], limit: int = 2, base: float = 300.0, cap: float = 3600.0,
-                 hard_stop: int | None = None) -> None:
+                 hard_stop: int | None = None, store: LoginFailures | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.kind, self.hint, self.metrics, self.log, self.clock = kind, hint, metrics, log, clock
-        self.limit, self.base, self.cap, self.hard_stop = limit, base, cap, hard_stop
+        self.limit = limit if hard_stop is None else min(limit, hard_stop)
+        self.base, self.cap, self.hard_stop = base, cap, hard_stop
+        self.store, self.wall = store, wall
         self.failures = 0
         self.retry_at = 0.0
+        if store is not None:  # rejections before a restart still count towards the lockout
+            self.failures, retry_wall = store.load()
+            self.retry_at = clock() + max(0.0, retry_wall - wall())
 
     def check(self) -> None:
         if 0 < self.failures < self.limit and self.clock() < self.retry_at:
             raise ApiError("auth_backoff", f"{self.kind} was just rejected; trying again next cycle "
                            f"({self.hint})", self.kind)
         if self.hard_stop is not None and self.failures >= self.hard_stop:
+            until = "the count is reset with --reset-login-failures" if self.store else "restart"
             raise ApiError("auth_backoff", f"{self.kind} rejected {self.failures} times in a row; "
-                           f"not trying again until restart ({self.hint})", self.kind)
+                           f"not trying again until {until} ({self.hint})", self.kind)
         wait = self.retry_at - self.clock()
         self.metrics.auth_backoff.labels(self.kind).set(max(0.0, wait) if self.failures >= self.limit else 0)
         if self.failures >= self.limit and wait > 0:
@@ -69,16 +80,34 @@ class CredentialGuard:
         else:
             self.log.warning("credentials_rejected", kind=self.kind, failures=self.failures,
                              fix=self.hint, error=exc.describe())
+        self._save()
 
     def succeeded(self) -> None:
+        had = self.failures
         self.failures = 0
         self.metrics.auth_backoff.labels(self.kind).set(0)
+        if had:
+            self._save()
+
+    def release(self) -> None:
+        """New credentials: the next try need not wait out the back-off (the hard stop still holds)."""
+        self.retry_at = self.clock()
+        self._save()
+
+    def _save(self) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.save(self.failures, self.wall() + max(0.0, self.retry_at - self.clock()))
+        except OSError as exc:
+            self.log.warning("state_not_saved", path=str(self.store.path), error=exc.strerror)
 
 
 class Auth:
     def __init__(self, transport: Transport, client_id: str, client_secret: str, username: str,
                  password: str, metrics: ExporterMetrics, log: Any,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, login_budget: int = LOGIN_FAILURES_ALLOWED,
+                 login_store: LoginFailures | None = None, reload: Reload | None = None) -> None:
         self.transport = transport
         self._client = (client_id, client_secret)
         self._login = {"username": username, "password": password}
@@ -95,7 +124,8 @@ class Auth:
             "oauth", "check THINGSPACE_CLIENT_ID and THINGSPACE_CLIENT_SECRET", metrics, log, clock)
         self.login_guard = CredentialGuard(
             "login", "check THINGSPACE_USERNAME and THINGSPACE_PASSWORD; 5 failures lock the account",
-            metrics, log, clock, hard_stop=4)
+            metrics, log, clock, hard_stop=login_budget, store=login_store)
+        self._reload = reload
         redactor.add(client_secret, password)
 
     def headers(self, deadline: float | None = None) -> dict[str, str]:
@@ -168,6 +198,8 @@ class Auth:
     def _obtain(self, endpoint: str, path: str, field: str, guard: CredentialGuard, deadline: float | None,
                 **kw: Any) -> tuple[str, dict[str, Any]]:
         """POST for a credential; a rejection counts against `guard`. Returns it and the response."""
+        if guard.failures and self._reload is not None:
+            self._reload_credentials(guard)
         guard.check()
         try:
             body = self.transport.request(endpoint, "POST", path, deadline=deadline, **kw)
@@ -184,6 +216,23 @@ class Auth:
         redactor.add(value)
         guard.succeeded()
         return value, doc
+
+    def _reload_credentials(self, guard: CredentialGuard) -> None:
+        """Read the credentials again while one stands rejected: Kubernetes rotates mounted secret
+        files in place, and new ones deserve a try without waiting out the back-off."""
+        try:
+            client_id, client_secret, username, password = self._reload()  # type: ignore[misc]
+        except Exception as exc:  # a file caught mid-rotation: keep what we have, try next time
+            self.log.warning("credentials_reload_failed", error=str(exc))
+            return
+        client, login = (client_id, client_secret), {"username": username, "password": password}
+        oauth = guard is self.oauth_guard
+        if (client if oauth else login) == (self._client if oauth else self._login):
+            return
+        redactor.add(client_secret, password)
+        self._client, self._login = client, login
+        guard.release()
+        self.log.info("credentials_changed", kind=guard.kind)
 
 
 def _json_object(body: bytes, endpoint: str) -> dict[str, Any]:

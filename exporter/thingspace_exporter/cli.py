@@ -34,6 +34,9 @@ def parser() -> argparse.ArgumentParser:
                    help="collect every account once, print the metrics on stdout and exit (1 if any failed)")
     p.add_argument("--check-config", action="store_true", default=False,
                    help="validate the configuration and exit (0 valid, 2 invalid)")
+    p.add_argument("--reset-login-failures", action="store_true", default=False,
+                   help="forget the rejected logins counted in THINGSPACE_STATE_DIR (once the password "
+                   "is fixed) and exit")
     p.add_argument("--demo", action="store_true", default=False,
                    help="run against a built-in ThingSpace simulator with demo credentials")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -65,16 +68,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             settings = settings_from(args)
         if args.check_config:
-            print(f"{PROG}: configuration is valid ({len(settings.accounts)} accounts)", file=sys.stderr)
+            print(f"{PROG}: configuration is valid ({len(settings.accounts)} accounts, "
+                  f"{len(settings.owned_accounts)} in shard {settings.shard_index} of {settings.shard_count})",
+                  file=sys.stderr)
             return 0
+        if args.reset_login_failures:
+            return reset_login_failures(settings)
         configure(settings.log_level, settings.log_format)
-        return run_once(settings) if args.once else run_server(settings, simulator)
+        reload = None if args.demo else (lambda: credentials(settings_from(args)))
+        return run_once(settings, reload) if args.once else run_server(settings, simulator, reload)
     except ConfigError as exc:
         print(f"{PROG}: invalid configuration: {exc}", file=sys.stderr)
         return 2
     finally:
         if simulator is not None:
             simulator.stop()
+
+
+def credentials(settings: Settings) -> tuple[str, str, str, str]:
+    return (settings.client_id, settings.client_secret.get_secret_value(), settings.username,
+            settings.password.get_secret_value())
+
+
+def reset_login_failures(settings: Settings) -> int:
+    from .state import LoginFailures
+
+    if settings.state_dir is None:
+        raise ConfigError(f"{env_name('state_dir')}: required by --reset-login-failures")
+    store = LoginFailures(settings.state_dir, settings.username)
+    failures, _ = store.load()
+    store.reset()
+    print(f"{PROG}: forgot {failures} rejected logins of {settings.username}", file=sys.stderr)
+    return 0
 
 
 def _usage_error(message: str) -> None:
@@ -91,11 +116,11 @@ def tune_gc() -> None:
     gc.enable()  # __main__ turns it off for the start-up
 
 
-def run_once(settings: Settings) -> int:
+def run_once(settings: Settings, reload: Any = None) -> int:
     from .exposition import body
     from .service import Exporter
 
-    exporter = Exporter(settings, text_only=True)
+    exporter = Exporter(settings, text_only=True, reload=reload)
     tune_gc()
     try:
         ok = exporter.collection.run_cycle()
@@ -106,12 +131,12 @@ def run_once(settings: Settings) -> int:
     return 0 if ok else 1
 
 
-def run_server(settings: Settings, simulator: Any = None) -> int:
+def run_server(settings: Settings, simulator: Any = None, reload: Any = None) -> int:
     from . import server
     from .service import Exporter
 
     log = get_logger(PROG)
-    exporter = Exporter(settings)
+    exporter = Exporter(settings, reload=reload)
     tune_gc()
     host, port = settings.listen
     try:
@@ -125,7 +150,8 @@ def run_server(settings: Settings, simulator: Any = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     server.serve(httpd)
     log.info("started", version=__version__, listen=f"{host or '0.0.0.0'}:{httpd.server_port}",
-             accounts=len(settings.accounts), interval_seconds=settings.interval_seconds,
+             accounts=len(settings.owned_accounts), shard=settings.shard_index,
+             shards=settings.shard_count, interval_seconds=settings.interval_seconds,
              base_url=settings.base_url)
     if simulator is not None:
         print(f"demo: metrics at http://127.0.0.1:{httpd.server_port}/metrics "

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from . import sharding
 
 ENV_PREFIX = "THINGSPACE_"
 DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
 DEFAULT_BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
 SECRET_FIELDS = ("client_id", "client_secret", "username", "password")
+# ThingSpace locks the M2M user after 5 failed logins in a row: every replica together may fail 4
+# times, and each needs one try, so at most 4 replicas share a user.
+LOGIN_FAILURES_ALLOWED = 4
+MAX_SHARDS = LOGIN_FAILURES_ALLOWED
 
 
 class ConfigError(Exception):
@@ -91,6 +98,12 @@ class Settings(BaseSettings):
     max_retries: int = Field(3, ge=0, le=10, description="retries of 408/429/5xx per request")
     max_concurrency: int = Field(4, ge=1, le=64, description="page requests in flight per account")
     max_requests_per_second: float = Field(10.0, ge=0, allow_inf_nan=False, description="API request rate cap, 0 = none")
+    shard_count: int = Field(1, ge=1, le=MAX_SHARDS, description="replicas splitting the accounts between them")
+    shard_index: int | None = Field(
+        None, ge=0, validate_default=True,
+        description="this replica's shard, from 0 (default: the ordinal ending the host name, as in a StatefulSet)",
+    )
+    state_dir: str | None = Field(None, description="directory for state kept across restarts (rejected logins)")
 
     @classmethod
     def settings_customise_sources(
@@ -143,6 +156,25 @@ class Settings(BaseSettings):
             raise ValueError("must not carry a query, fragment or credentials")
         return value.strip().rstrip("/")
 
+    @field_validator("shard_index")
+    @classmethod
+    def _shard_index(cls, value: int | None, info: ValidationInfo) -> int:
+        count = info.data.get("shard_count", 1)
+        if value is None:
+            value = 0 if count == 1 else sharding.ordinal(socket.gethostname())
+            if value is None:
+                raise ValueError("not set, and the host name does not end in a StatefulSet ordinal (-N)")
+        if value >= count:
+            raise ValueError(f"must be below {env_name('shard_count')} ({count})")
+        return value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir(cls, value: str | None) -> str | None:
+        if value is not None and not (os.path.isdir(value) and os.access(value, os.W_OK | os.X_OK)):
+            raise ValueError("not a writable directory")
+        return value
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -163,6 +195,11 @@ class Settings(BaseSettings):
     @property
     def listen(self) -> tuple[str, int]:
         return parse_listen_address(self.listen_address)
+
+    @property
+    def owned_accounts(self) -> list[str]:
+        """The accounts this replica collects."""
+        return sharding.owned(self.accounts, self.shard_index or 0, self.shard_count)
 
     def secrets(self) -> list[str]:
         return [self.client_secret.get_secret_value(), self.password.get_secret_value()]

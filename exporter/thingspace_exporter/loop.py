@@ -27,6 +27,7 @@ class Collection:
         self.metrics = metrics
         self.log = log
         self.stop = stop
+        self.accounts = settings.owned_accounts  # this replica's shard
         self.buckets = tuple(settings.last_connection_buckets)
         self.bounds: dict[str, list[str]] = {}  # previous cycle's page boundaries, for parallel paging
         self.ready = threading.Event()
@@ -107,7 +108,7 @@ class Collection:
         threads = [
             threading.Thread(target=lambda a=a: results.__setitem__(a, self.collect_account(a)),
                              name=f"collect-{a}", daemon=True)
-            for a in self.settings.accounts
+            for a in self.accounts
         ]
         for t in threads:
             t.start()
@@ -117,7 +118,7 @@ class Collection:
         self.heartbeat = time.monotonic()
         if not self.stop.is_set():
             self.ready.set()
-        return all(results.get(a, False) for a in self.settings.accounts)
+        return all(results.get(a, False) for a in self.accounts)
 
     def run_forever(self) -> None:
         while not self.stop.is_set():

@@ -82,6 +82,13 @@ class ExporterMetrics:
             "Configured time between the starts of collection cycles (THINGSPACE_INTERVAL_SECONDS).",
             registry=r,
         )
+        self.shard = Gauge(
+            "thingspace_shard_info", "This replica's shard and the number of shards (always 1).",
+            ["index", "count"], registry=r,
+        )
+        self.shard_accounts = Gauge(
+            "thingspace_shard_accounts", "Accounts this replica's shard collects.", registry=r,
+        )
         self.cycles = Counter(
             "thingspace_collection_cycles", f"Collection cycles run, over all accounts. {BG}", registry=r
         )

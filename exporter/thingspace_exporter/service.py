@@ -6,12 +6,15 @@ import threading
 
 from .auth import Auth
 from .client import Client
-from .config import Settings
+from .auth import Reload
+from .config import LOGIN_FAILURES_ALLOWED, Settings
 from .exposition import Renderer
 from .logs import get_logger
 from .loop import Collection
 from .metrics import ExporterMetrics
+from .sharding import share
 from .snapshot import SnapshotStore
+from .state import LoginFailures
 from .transport import Transport
 
 
@@ -24,17 +27,24 @@ CYCLE_REASONS = (*REQUEST_REASONS, "bad_json", "bad_page", "token_rejected", "se
 
 class Exporter:
     def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None,
-                 stop: threading.Event | None = None, text_only: bool = False) -> None:
+                 stop: threading.Event | None = None, text_only: bool = False,
+                 reload: Reload | None = None) -> None:
         self.settings = s = settings
         self.stop = stop or threading.Event()
         self.metrics = metrics or ExporterMetrics()
         self.log = get_logger("thingspace_exporter")
+        index, count = s.shard_index or 0, s.shard_count
+        # Every replica draws on one API quota and one user's lockout count: each gets its share.
         self.transport = Transport(
             s.base_url, self.metrics, self.stop, timeout=s.request_timeout_seconds, retries=s.max_retries,
-            rate=s.max_requests_per_second, pool_size=s.max_concurrency * len(s.accounts) + 4,
+            rate=s.max_requests_per_second / count,
+            pool_size=s.max_concurrency * len(s.owned_accounts) + 4,
         )
         self.auth = Auth(self.transport, s.client_id, s.client_secret.get_secret_value(), s.username,
-                         s.password.get_secret_value(), self.metrics, self.log)
+                         s.password.get_secret_value(), self.metrics, self.log,
+                         login_budget=share(LOGIN_FAILURES_ALLOWED, index, count),
+                         login_store=LoginFailures(s.state_dir, s.username) if s.state_dir else None,
+                         reload=reload)
         self.client = Client(self.transport, self.auth, self.metrics, s.protocol)
         self.store: SnapshotStore = SnapshotStore(Renderer(text_only))  # text_only: --once prints nothing else
         self.collection = Collection(s, self.client, self.store, self.metrics, self.log, self.stop)
@@ -43,8 +53,11 @@ class Exporter:
     def _init_series(self) -> None:
         """Zero the common label sets, so increase() and alerts work from the first error."""
         m = self.metrics
-        m.interval.set(self.settings.interval_seconds)  # alerts measure the data's age in intervals
-        for account in self.settings.accounts:
+        s = self.settings
+        m.interval.set(s.interval_seconds)  # alerts measure the data's age in intervals
+        m.shard.labels(str(s.shard_index or 0), str(s.shard_count)).set(1)
+        m.shard_accounts.set(len(s.owned_accounts))
+        for account in s.owned_accounts:
             m.up.labels(account).set(0)
             m.published.labels(account).set(0)
             m.pages.labels(account)

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "log_format": st.sampled_from(["json", "Console"]),
     "last_connection_buckets": st.lists(st.floats(0.001, 1e9), min_size=1, max_size=5, unique=True).map(sorted),
     "max_retries": st.integers(0, 10), "max_concurrency": st.integers(1, 64),
+    "shard_count": st.integers(1, 4), "shard_index": st.integers(0, 3), "state_dir": st.just(tempfile.gettempdir()),
 }
 
 FIELD_VALUES: dict[str, st.SearchStrategy] = {
@@ -114,6 +116,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy] = {
     "max_retries": numberish,
     "max_concurrency": numberish,
     "max_requests_per_second": numberish,
+    "shard_count": numberish,
+    "shard_index": numberish,
+    "state_dir": st.one_of(odd_text, anything),
 }
 assert set(FIELD_VALUES) | {"client_secret", "password"} == set(Settings.model_fields)
 
@@ -158,7 +163,9 @@ def check(values: dict[str, Any], secret: str, password: str, changed: set[str])
         assert len(message.splitlines()) == 1 and "\n" not in message and "\r" not in message, message
         m = LINE.match(message)
         assert m and m.group(1) in NAMES, message
-        assert NAMES[m.group(1)] in changed, (message, changed)  # the base is valid: blame a changed one
+        # the base is valid: blame a changed one (an unset index is to blame for a changed count)
+        blamed = NAMES[m.group(1)]
+        assert blamed in changed or (blamed == "shard_index" and "shard_count" in changed), (message, changed)
         for value in (secret, password):
             assert value not in message, message
             assert value.upper() not in message, message
@@ -179,6 +186,8 @@ def check(values: dict[str, Any], secret: str, password: str, changed: set[str])
     assert 1 <= result.max_concurrency <= 64 and 0 <= result.max_retries <= 10
     b = result.last_connection_buckets
     assert b and all(math.isfinite(x) and x > 0 for x in b) and b == sorted(set(b)), b
+    assert 0 <= result.shard_index < result.shard_count <= 4
+    assert set(result.owned_accounts) <= set(result.accounts)
     assert result.accounts and len(set(result.accounts)) == len(result.accounts)
     assert all(isinstance(a, str) for a in result.accounts)
     host, port = result.listen
