@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     max_retries: int = Field(3, ge=0, le=10, description="retries of 408/429/5xx per request")
     max_concurrency: int = Field(4, ge=1, le=64, description="page requests in flight per account")
     max_requests_per_second: float = Field(10.0, ge=0, allow_inf_nan=False, description="API request rate cap, 0 = none")
+    header_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, allow_inf_nan=False, description="close a connection whose request head is not complete this long after it began"
+    )
+    idle_timeout_seconds: float = Field(
+        5.0, gt=0, le=3600, allow_inf_nan=False, description="close a kept-alive connection idle this long between requests"
+    )
+    max_connections: int = Field(
+        4096, ge=8, le=1_000_000, description="open HTTP connections; beyond it the longest-waiting idle one is closed"
+    )
 
     @classmethod
     def settings_customise_sources(
