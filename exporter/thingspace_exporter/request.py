@@ -68,8 +68,8 @@ def parse_head(head: bytes, max_line: int, max_headers: int) -> Request:
     v = _VERSION.fullmatch(version)
     if v is None:
         raise BadRequest("400 Bad Request", "malformed HTTP version")
-    if v.group(1) != b"1":
-        raise BadRequest("505 HTTP Version Not Supported", "only HTTP/1.0 and HTTP/1.1 are served")
+    if v.group(1) != b"1":  # 400 rather than 505: a refusal of the request, never a server error
+        raise BadRequest("400 Bad Request", "only HTTP/1.0 and HTTP/1.1 are served")
     if len(lines) - 1 > max_headers:
         raise BadRequest("431 Request Header Fields Too Large", "too many header fields")
     headers: dict[str, str] = {}
