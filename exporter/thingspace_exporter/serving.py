@@ -56,7 +56,7 @@ class Limits:
 
 
 class _Conn:
-    __slots__ = ("sock", "addr", "state", "buf", "out", "deadline", "keep_alive", "events", "drained", "tls")
+    __slots__ = ("sock", "addr", "state", "buf", "out", "deadline", "keep_alive", "events", "drained", "tls", "idle")
 
     def __init__(self, sock: socket.socket, addr: Any, tls: bool) -> None:
         self.sock = sock
@@ -69,6 +69,7 @@ class _Conn:
         self.keep_alive = False
         self.events = 0  # selector registration
         self.drained = 0
+        self.idle = False  # kept alive between requests: the idle deadline runs, not the header one
 
 
 class Server:
@@ -244,7 +245,8 @@ class Server:
                     self._close(conn)
                     return
                 continue
-            if not conn.buf:  # the first byte of a request starts its header deadline
+            if conn.idle:  # the first byte of a next request starts its header deadline
+                conn.idle = False
                 conn.deadline = time.monotonic() + self.limits.header_timeout
             conn.buf += data
             if len(data) < RECV_BYTES and not (conn.tls and conn.sock.pending()):  # type: ignore[attr-defined]
@@ -388,12 +390,14 @@ class Server:
             return
         if conn.keep_alive:
             conn.state = READING
-            conn.deadline = time.monotonic() + self.limits.idle_timeout
             self._parked[conn] = None
             self._watch(conn, selectors.EVENT_READ)
             if conn.buf:  # a pipelined request is already here
                 conn.deadline = time.monotonic() + self.limits.header_timeout
                 self._parse(conn)
+            else:
+                conn.idle = True
+                conn.deadline = time.monotonic() + self.limits.idle_timeout
         else:
             self._linger(conn)
 
