@@ -59,12 +59,17 @@ class Sizes:
     startup_repeats: int
     render_repeats: int
     scrapes: int
+    serve_series: int  # /metrics of the load test: 1000 series is about 150 KB, like the demo's
+    serve_scrapes: int  # per concurrency level
+    held_connections: int
 
 
 FULL = Sizes(cpu_devices=200_000, mem_small=10_000, mem_big=500_000, lat_pages=100, latency=0.1,
-             series=20_000, cpu_repeats=5, startup_repeats=5, render_repeats=15, scrapes=50)
+             series=20_000, cpu_repeats=5, startup_repeats=5, render_repeats=15, scrapes=50,
+             serve_series=1000, serve_scrapes=640, held_connections=2000)
 SMOKE = Sizes(cpu_devices=3_000, mem_small=1_000, mem_big=3_000, lat_pages=5, latency=0.01,
-              series=2_000, cpu_repeats=1, startup_repeats=1, render_repeats=3, scrapes=5)
+              series=2_000, cpu_repeats=1, startup_repeats=1, render_repeats=3, scrapes=5,
+              serve_series=100, serve_scrapes=32, held_connections=50)
 PAGE_SIZE = 1000
 
 
@@ -309,6 +314,47 @@ def measure_scrape(sz: Sizes) -> list[Row]:
             p.wait()
 
 
+def measure_serving(sz: Sizes) -> list[Row]:
+    """Scrape latency percentiles at 1, 8 and 32 concurrent scrapers (a new connection each),
+    then the server's memory and threads while half-sent requests are held open."""
+    import serve_load
+
+    p = subprocess.Popen([PY, str(HERE / "scrape_server.py"), str(sz.serve_series), "1", "300"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        port = json.loads(p.stdout.readline())["port"]
+        rows, worst = [], 0.0
+        for c in (1, 8, 32):
+            lat = serve_load.latencies(port, c, max(1, sz.serve_scrapes // c))
+            p50, p99, worst = serve_load.percentile(lat, 50), serve_load.percentile(lat, 99), max(worst, max(lat))
+            # The issue's target is for 32 scrapers; at 1 and 8 a millisecond of scheduling noise on a
+            # shared machine moves the ratio, so those are reported, not judged.
+            rows.append(Row(f"serve_p99_{c}", f"/metrics p99 / p50 latency, {c} concurrent scrapers, "
+                            f"{sz.serve_series:,} series", p99, p50, p99 / p50, 5.0 if c == 32 else math.inf,
+                            notes={"latencies": lat, "max": max(lat)}))
+            log(f"  serve {c:2} scrapers: p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms")
+        rows.append(Row("serve_stall", "slowest scrape at any of those / 1 s", worst, 1.0, worst, 1.0))
+        cost = serve_load.held_cost(port, p.pid, sz.held_connections)
+        log(f"  serve with {sz.held_connections} half-sent requests held: {cost}")
+        if cost["held"] != sz.held_connections:
+            raise RuntimeError(f"only {cost['held']} of {sz.held_connections} connections stayed open")
+        n = f"{sz.held_connections:,}"
+        rows += [
+            Row("serve_memory_mb", f"server RSS with {n} half-sent requests held minus idle", cost["rss_held_mb"],
+                cost["rss_idle_mb"], cost["rss_held_mb"] - cost["rss_idle_mb"], 40.0, unit="MB", notes=cost),
+            Row("serve_threads", f"server threads with {n} half-sent requests held", cost["threads_held"],
+                cost["threads_idle"], cost["threads_held"], 200.0, unit="threads", notes=cost),
+        ]
+        return rows
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def profile_once(url: str, out: Path, top: int = 15) -> str:
     """cProfile one `--once`-style cycle of the CPU account in a child (listing on the main
     thread, see profile_once.py); the top lines by tottime."""
@@ -328,6 +374,8 @@ def profile_once(url: str, out: Path, top: int = 15) -> str:
 # Report ---------------------------------------------------------------------------------------------
 
 def fmt(value: float, unit: str) -> str:
+    if unit == "threads":
+        return f"{value:.0f}"
     if unit == "MB":
         return f"{value:.1f} MB"
     if value < 0.01:
@@ -338,8 +386,11 @@ def fmt(value: float, unit: str) -> str:
 def table(rows: list[Row]) -> str:
     head = ("metric", "measured", "baseline", "ratio", "target", "")
     lines = [[r.metric, fmt(r.measured, r.unit), fmt(r.baseline, r.unit),
-              f"{r.ratio:.1f} MB" if r.unit == "MB" else f"{r.ratio:.3f}",
-              f"<= {r.target:g} MB" if r.unit == "MB" else f"<= {r.target:g}", "PASS" if r.ok else "FAIL"]
+              f"{r.ratio:.1f} MB" if r.unit == "MB" else f"{r.ratio:.0f} threads" if r.unit == "threads"
+              else f"{r.ratio:.3f}",
+              "reported" if math.isinf(r.target) else
+              f"<= {r.target:g} {r.unit}" if r.unit in ("MB", "threads") else f"<= {r.target:g}",
+              "PASS" if r.ok else "FAIL"]
              for r in rows]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     out = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
@@ -363,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log("scrape: exporter server vs prometheus_client render")
     rows += measure_scrape(sz)
+    log("serving: concurrent scrapers, half-sent requests held")
+    rows += measure_serving(sz)
 
     sim_accounts = {CPU_ACCOUNT: sz.cpu_devices, MEM_SMALL_ACCOUNT: sz.mem_small, MEM_BIG_ACCOUNT: sz.mem_big,
                     LAT_ACCOUNT: sz.lat_pages * PAGE_SIZE}
@@ -397,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
             h.stop()
 
     order = ["cpu", "cpu_excluding_startup", "memory_mb", "first_cycle", "steady_state", "scrape_plain",
-             "scrape_gzip"]
+             "scrape_gzip", "serve_p99_1", "serve_p99_8", "serve_p99_32", "serve_stall", "serve_memory_mb",
+             "serve_threads"]
     rows.sort(key=lambda r: order.index(r.key))
     elapsed = time.perf_counter() - started
     print(table(rows))

@@ -6,7 +6,8 @@ it with thingspace_exporter.server.bind/serve/make_app on a free loopback port. 
 times prometheus_client's own `generate_latest` of the same N samples (a collector yielding one
 GaugeMetricFamily), median over R renders.
 
-Usage: python bench/scrape_server.py N R
+Usage: python bench/scrape_server.py N R [HEADER_TIMEOUT]
+HEADER_TIMEOUT (seconds, default the exporter's) is raised when half-sent requests are to be held.
 Prints one JSON line {"port": P, "render_median": S, "render_all": [...]} and serves until stdin closes.
 """
 
@@ -55,6 +56,7 @@ class Baseline:
 
 def main(argv: list[str]) -> int:
     n, repeats = int(argv[0]), int(argv[1])
+    limits = server.Limits(header_timeout=float(argv[2])) if len(argv) > 2 else server.Limits()
     devices = device_keys(n)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Baseline(devices))
@@ -72,7 +74,7 @@ def main(argv: list[str]) -> int:
     ready.set()
     exporter = SimpleNamespace(store=store, metrics=ExporterMetrics(),
                                collection=SimpleNamespace(ready=ready, healthy=lambda: (True, "ok")))
-    httpd = server.bind("127.0.0.1", 0, server.make_app(exporter))
+    httpd = server.bind("127.0.0.1", 0, server.make_app(exporter), limits)
     server.serve(httpd)
     print(msgspec.json.encode({"port": httpd.server_port, "render_median": statistics.median(times),
                                "render_all": times}).decode(), flush=True)

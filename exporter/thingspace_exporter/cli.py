@@ -131,6 +131,20 @@ def run_once(settings: Settings, reload: Any = None) -> int:
     return 0 if ok else 1
 
 
+def raise_open_files_limit(wanted: int) -> None:
+    """Each connection is a descriptor: raise the soft limit towards the hard one, as Go programs
+    do. Beyond what is allowed the server closes the longest-waiting idle connections instead."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def run_server(settings: Settings, simulator: Any = None, reload: Any = None) -> int:
     from . import server
     from .service import Exporter
@@ -139,8 +153,12 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
     exporter = Exporter(settings, reload=reload)
     tune_gc()
     host, port = settings.listen
+    raise_open_files_limit(settings.max_connections + 256)
+    limits = server.Limits(header_timeout=settings.header_timeout_seconds, idle_timeout=settings.idle_timeout_seconds,
+                           max_connections=settings.max_connections)
     try:
-        httpd = server.bind(host, port, server.make_app(exporter))
+        httpd = server.bind(host, port, server.make_app(exporter), limits,
+                            on_error=lambda text: log.error("http_app_error", error=text))
     except OSError as exc:
         print(f"{PROG}: invalid configuration: THINGSPACE_LISTEN_ADDRESS: cannot listen on "
               f"{settings.listen_address}: {exc.strerror}", file=sys.stderr)

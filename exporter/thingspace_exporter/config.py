@@ -104,6 +104,15 @@ class Settings(BaseSettings):
         description="this replica's shard, from 0 (default: the ordinal ending the host name, as in a StatefulSet)",
     )
     state_dir: str | None = Field(None, description="directory for state kept across restarts (rejected logins)")
+    header_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, allow_inf_nan=False, description="close a connection whose request head is not complete this long after it began"
+    )
+    idle_timeout_seconds: float = Field(
+        5.0, gt=0, le=3600, allow_inf_nan=False, description="close a kept-alive connection idle this long between requests"
+    )
+    max_connections: int = Field(
+        4096, ge=8, le=1_000_000, description="open HTTP connections; beyond it the longest-waiting idle one is closed"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -1,15 +1,20 @@
-"""HTTP server: /metrics, a landing page, and health and readiness endpoints."""
+"""HTTP endpoints: /metrics, a landing page, and health and readiness, as a WSGI app served by
+serving.Server (bounded threads, parked idle connections, timeouts and size limits)."""
 
 from __future__ import annotations
 
-import socket
+import ssl
 import threading
-from socketserver import ThreadingMixIn
 from typing import Any, Callable, Iterable
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from . import __version__
 from .exposition import body
+from .serving import Limits, Server
+
+# authorize(environ) -> None to serve the request, or (status, extra headers) to refuse it, e.g.
+# ("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="thingspace-exporter"')]). It runs on a
+# worker thread, so a slow check (a bcrypt hash) never holds up other connections.
+Authorize = Callable[[dict], "tuple[str, list[tuple[str, str]]] | None"]
 
 LANDING = f"""<!doctype html>
 <html><head><title>ThingSpace exporter</title></head>
@@ -20,28 +25,16 @@ LANDING = f"""<!doctype html>
 """.encode()
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # access logs would drown the summaries
-        pass
-
-
-def make_app(exporter: Any) -> Callable:
-    """`exporter` offers .store, .metrics.registry, .collection (healthy(), ready)."""
+def make_app(exporter: Any, authorize: Authorize | None = None) -> Callable:
+    """`exporter` offers .store, .metrics.registry, .collection (healthy(), ready). The server
+    passes only GET and HEAD requests without a body; every request goes through `authorize`."""
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         method = environ.get("REQUEST_METHOD", "GET")
-        if method not in ("GET", "HEAD"):
-            return _send(start_response, "405 Method Not Allowed", b"method not allowed\n")
+        if authorize is not None and (refusal := authorize(environ)) is not None:
+            status, headers = refusal
+            return _send(start_response, status, status.encode()[4:] + b"\n", headers=headers)
         if path == "/metrics":
             data, headers = body(exporter.store.derived, exporter.metrics.registry,
                                  environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_ACCEPT_ENCODING", ""))
@@ -61,20 +54,19 @@ def make_app(exporter: Any) -> Callable:
     return app
 
 
-def _send(start_response: Callable, status: str, data: bytes,
-          content_type: str = "text/plain; charset=utf-8") -> list[bytes]:
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+def _send(start_response: Callable, status: str, data: bytes, content_type: str = "text/plain; charset=utf-8",
+          headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers])
     return [data]
 
 
-def bind(host: str, port: int, app: Callable) -> WSGIServer:
+def bind(host: str, port: int, app: Callable, limits: Limits = Limits(),
+         ssl_context: ssl.SSLContext | None = None, on_error: Callable[[str], None] | None = None) -> Server:
     """Bind now (so a port in use fails at start-up); serve later with serve()."""
-    server_class = _Server6 if ":" in host else _Server
-    return make_server(host or "0.0.0.0", port, app, server_class, _QuietHandler)
+    return Server(host, port, app, limits, ssl_context, on_error)
 
 
-def serve(server: WSGIServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name="http", daemon=True)
+def serve(server: Server) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 
@@ -65,6 +66,24 @@ def test_signal_mid_sleep_stops_within_2s(sig, sim_factory):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     stop_within_2s(proc, sig)
+    assert sim.requests["logout"] == 1
+
+
+def test_sigterm_with_connections_held_open_stops_within_2s(sim_factory):
+    sim = sim_factory({A: 500})
+    proc, base = start(sim, header_timeout_seconds=60, idle_timeout_seconds=60)
+    port = int(base.rsplit(":", 1)[1])
+    held = []
+    try:
+        for i in range(300):  # half-sent requests, and kept-alive connections between requests
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if i % 2 else b"GET /-/healthy HTTP/1.1\r\n\r\n")
+            held.append(s)
+        assert requests.get(base + "/metrics", timeout=5).status_code == 200
+        stop_within_2s(proc, signal.SIGTERM)
+    finally:
+        for s in held:
+            s.close()
     assert sim.requests["logout"] == 1
 
 

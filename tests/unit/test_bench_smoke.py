@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RATIOS = ("cpu", "first_cycle", "steady_state", "scrape_plain", "scrape_gzip")
+RATIOS = ("cpu", "first_cycle", "steady_state", "scrape_plain", "scrape_gzip", "serve_p99_1", "serve_p99_8",
+          "serve_p99_32", "serve_stall", "serve_threads")
 
 
 def test_bench_smoke_writes_every_ratio(tmp_path: Path) -> None:
@@ -35,5 +36,6 @@ def test_bench_smoke_writes_every_ratio(tmp_path: Path) -> None:
     # Differences of small numbers at smoke sizes: finite, but noise may push them to ~0 or below.
     assert math.isfinite(ratios["memory_mb"])
     assert math.isfinite(ratios["cpu_excluding_startup"])
+    assert math.isfinite(ratios["serve_memory_mb"])
     memory = next(r for r in doc["rows"] if r["key"] == "memory_mb")
     assert memory["measured"] > 0 and memory["baseline"] > 0

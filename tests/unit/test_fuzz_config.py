@@ -97,6 +97,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "last_connection_buckets": st.lists(st.floats(0.001, 1e9), min_size=1, max_size=5, unique=True).map(sorted),
     "max_retries": st.integers(0, 10), "max_concurrency": st.integers(1, 64),
     "shard_count": st.integers(1, 4), "shard_index": st.integers(0, 3), "state_dir": st.just(tempfile.gettempdir()),
+    "header_timeout_seconds": st.floats(0.001, 300), "idle_timeout_seconds": st.floats(0.001, 3600),
+    "max_connections": st.integers(8, 10**6),
 }
 
 FIELD_VALUES: dict[str, st.SearchStrategy] = {
@@ -119,6 +121,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy] = {
     "shard_count": numberish,
     "shard_index": numberish,
     "state_dir": st.one_of(odd_text, anything),
+    "header_timeout_seconds": numberish,
+    "idle_timeout_seconds": numberish,
+    "max_connections": numberish,
 }
 assert set(FIELD_VALUES) | {"client_secret", "password"} == set(Settings.model_fields)
 
@@ -179,11 +184,14 @@ def check(values: dict[str, Any], secret: str, password: str, changed: set[str])
             assert value not in repr(result) and value not in str(result)
     if values["client_secret"] == secret and values["password"] == password:
         assert result.secrets() == [secret, password]
-    for name in ("interval_seconds", "cycle_timeout_seconds", "request_timeout_seconds", "stale_after_seconds"):
+    for name in ("interval_seconds", "cycle_timeout_seconds", "request_timeout_seconds", "stale_after_seconds",
+                 "header_timeout_seconds", "idle_timeout_seconds"):
         v = getattr(result, name)
         assert math.isfinite(v) and v > 0, (name, v)
     assert math.isfinite(result.max_requests_per_second) and result.max_requests_per_second >= 0
     assert 1 <= result.max_concurrency <= 64 and 0 <= result.max_retries <= 10
+    assert result.header_timeout_seconds <= 300 and result.idle_timeout_seconds <= 3600
+    assert isinstance(result.max_connections, int) and 8 <= result.max_connections <= 10**6
     b = result.last_connection_buckets
     assert b and all(math.isfinite(x) and x > 0 for x in b) and b == sorted(set(b)), b
     assert 0 <= result.shard_index < result.shard_count <= 4
