@@ -38,7 +38,7 @@ def require_compose() -> None:
 
 def test_docker_compose_accepts_the_file():
     require_compose()
-    result = compose("config", project="thingspace", env={"THINGSPACE_IMAGE": "thingspace-exporter:x"})
+    result = compose("config", project="thingspace", env={"EXPORTER_IMAGE": "thingspace-exporter:x"})
     services = yaml.safe_load(result.stdout)["services"]
     assert set(services) == {"simulator", "exporter", "prometheus", "alertmanager", "grafana"}
     assert services["exporter"]["image"] == services["simulator"]["image"] == "thingspace-exporter:x"
@@ -71,7 +71,7 @@ def test_simulator_and_exporter_services_publish_exact_counts(image, tmp_path):
     args = simulator_parser().parse_args(sim_command)
     truth = Simulator(args.accounts, seed=args.seed)  # the same fleet, for its ground truth
     project = f"thingspace-test-{uuid.uuid4().hex[:8]}"
-    env = {"THINGSPACE_IMAGE": image}
+    env = {"EXPORTER_IMAGE": image}
     files = (host_network,)
     try:
         compose("up", "--detach", "--no-build", "simulator", "exporter", project=project, env=env,
