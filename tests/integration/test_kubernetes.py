@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -40,7 +41,6 @@ def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
 
 
 def test_every_builtin_object_is_valid_against_the_kubernetes_schemas(rendered):
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
     builtin = [o for o in rendered if not o["apiVersion"].startswith("monitoring.coreos.com/")]
     assert {o["kind"] for o in builtin} >= {"StatefulSet", "Service", "Secret", "ConfigMap",
                                            "NetworkPolicy", "PodDisruptionBudget"}
