@@ -9,6 +9,7 @@
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
+LABEL org.opencontainers.image.title="thingspace-exporter-builder"
 # A build ARG is in the environment of RUN: pip reads PIP_NO_INDEX from there. Unset by default.
 ARG PIP_NO_INDEX
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
