@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration bench bench-smoke check clean
+.PHONY: demo test test-unit test-integration bench bench-smoke check clean kubernetes-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)  ## performance ratios against baselines measured in the same ru
 
 bench-smoke: $(STAMP)
 	$(PY) bench/run.py --smoke
+
+kubernetes-rules: $(STAMP)  ## regenerate the Kubernetes PrometheusRule from deploy/prometheus/
+	$(PY) deploy/kubernetes/render_prometheusrule.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info exporter/*.egg-info

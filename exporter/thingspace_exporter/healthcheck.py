@@ -1,0 +1,44 @@
+"""`python -m thingspace_exporter.healthcheck`: exit 0 when the exporter on this host answers
+`/-/healthy` with 200, else 1. The container image's HEALTHCHECK: the image has no curl or wget.
+
+It finds the port in THINGSPACE_LISTEN_ADDRESS (a `--listen-address` flag given to the exporter
+is not visible here, so containers set the variable)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from .config import DEFAULT_PORT, ENV_PREFIX, parse_listen_address
+
+TIMEOUT_SECONDS = 4.0  # below the HEALTHCHECK's --timeout, so a hung server reports why
+
+
+def url(listen_address: str) -> str:
+    host, port = parse_listen_address(listen_address)
+    # A wildcard address is reached over loopback; 0.0.0.0 itself is not a destination.
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/-/healthy"
+
+
+def main() -> int:
+    try:
+        target = url(os.environ.get(ENV_PREFIX + "LISTEN_ADDRESS", f":{DEFAULT_PORT}"))
+    except ValueError as exc:
+        print(f"healthcheck: {ENV_PREFIX}LISTEN_ADDRESS: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with urllib.request.urlopen(target, timeout=TIMEOUT_SECONDS) as reply:
+            print(reply.read().decode(errors="replace").strip())
+            return 0
+    except urllib.error.HTTPError as exc:  # 503: the loop died or a cycle overran its deadline
+        print(f"healthcheck: {exc.code} {exc.read().decode(errors='replace').strip()}", file=sys.stderr)
+    except OSError as exc:
+        print(f"healthcheck: {target}: {exc}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
