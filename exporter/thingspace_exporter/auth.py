@@ -107,7 +107,8 @@ class Auth:
     def __init__(self, transport: Transport, client_id: str, client_secret: str, username: str,
                  password: str, metrics: ExporterMetrics, log: Any,
                  clock: Callable[[], float] = time.monotonic, login_budget: int = LOGIN_FAILURES_ALLOWED,
-                 login_store: LoginFailures | None = None, reload: Reload | None = None) -> None:
+                 login_store: LoginFailures | None = None, reload: Reload | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.transport = transport
         self._client = (client_id, client_secret)
         self._login = {"username": username, "password": password}
@@ -124,7 +125,7 @@ class Auth:
             "oauth", "check THINGSPACE_CLIENT_ID and THINGSPACE_CLIENT_SECRET", metrics, log, clock)
         self.login_guard = CredentialGuard(
             "login", "check THINGSPACE_USERNAME and THINGSPACE_PASSWORD; 5 failures lock the account",
-            metrics, log, clock, hard_stop=login_budget, store=login_store)
+            metrics, log, clock, hard_stop=login_budget, store=login_store, wall=wall)
         self._reload = reload
         redactor.add(client_secret, password)
 
@@ -170,6 +171,7 @@ class Auth:
             self.log.warning("logout_failed", error=str(exc) or type(exc).__name__)
 
     def _fetch_token(self, deadline: float | None) -> None:
+        self._reload_credentials(self.oauth_guard)
         token, doc = self._obtain(
             "token", TOKEN_PATH, "access_token", self.oauth_guard, deadline, auth=self._client,
             data={"grant_type": "client_credentials"},
@@ -185,6 +187,7 @@ class Auth:
         self.log.debug("token_obtained", expires_in=round(expires - now))
 
     def _do_login(self, deadline: float | None) -> None:
+        self._reload_credentials(self.login_guard)
         session, doc = self._obtain(
             "login", LOGIN_PATH, "sessionToken", self.login_guard, deadline, json=self._login,
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
@@ -198,8 +201,6 @@ class Auth:
     def _obtain(self, endpoint: str, path: str, field: str, guard: CredentialGuard, deadline: float | None,
                 **kw: Any) -> tuple[str, dict[str, Any]]:
         """POST for a credential; a rejection counts against `guard`. Returns it and the response."""
-        if guard.failures and self._reload is not None:
-            self._reload_credentials(guard)
         guard.check()
         try:
             body = self.transport.request(endpoint, "POST", path, deadline=deadline, **kw)
@@ -220,6 +221,8 @@ class Auth:
     def _reload_credentials(self, guard: CredentialGuard) -> None:
         """Read the credentials again while one stands rejected: Kubernetes rotates mounted secret
         files in place, and new ones deserve a try without waiting out the back-off."""
+        if not guard.failures or self._reload is None:
+            return
         try:
             client_id, client_secret, username, password = self._reload()  # type: ignore[misc]
         except Exception as exc:  # a file caught mid-rotation: keep what we have, try next time

@@ -13,6 +13,7 @@ from thingspace_exporter.auth import Auth
 from thingspace_exporter.client import Client
 from thingspace_exporter.errors import ApiError
 from thingspace_exporter.paging import list_sequential
+from thingspace_exporter.state import LoginFailures
 from thingspace_exporter.transport import Transport
 from ts_builders import ACCOUNT, BASE, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, device, page, sample
 
@@ -431,3 +432,130 @@ def test_logout_failure_is_only_logged(rsps, auth, log_stream):
     auth.logout()
     assert "logout_failed" in log_stream.getvalue()
     no_secrets(log_stream.getvalue())
+
+
+# --- rejected logins across restarts, budgets of shards, credentials read again ----------------
+
+def rejecting_login(rsps):
+    tokens(rsps, {"access_token": TOKENS[0], "expires_in": 10**7})
+    rsps.post(LOGIN_URL, status=400, json={"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED",
+                                           "errorMessage": "Invalid username or password"})
+
+
+def keep_asking(auth, clock, times=10):
+    errors = []
+    for _ in range(times):
+        with pytest.raises(ApiError) as e:
+            auth.headers()
+        errors.append(e.value)
+        clock.t += 4000
+    return errors
+
+
+def make_auth(metrics, stop, log, clock, **kw):
+    return Auth(Transport(BASE, metrics, stop), CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log,
+                clock=clock, **kw)
+
+
+def test_rejected_logins_survive_restarts_so_no_schedule_of_restarts_locks_the_user(
+        rsps, metrics, stop, log, clock, tmp_path):
+    rejecting_login(rsps)
+    for _ in range(10):  # ten restarts, each asking a few times: cron --once, or a crash loop
+        restarted = make_auth(metrics, stop, log, clock, login_store=LoginFailures(str(tmp_path), USERNAME))
+        for _ in range(3):
+            with pytest.raises(ApiError):
+                restarted.headers()
+            clock.t += 4000
+        restarted.transport.close()
+    assert calls(rsps, LOGIN_URL) == 4
+    assert LoginFailures(str(tmp_path), USERNAME).load()[0] == 4
+    final = make_auth(metrics, stop, log, clock, login_store=LoginFailures(str(tmp_path), USERNAME))
+    with pytest.raises(ApiError) as e:
+        final.headers()
+    assert e.value.reason == "auth_backoff" and "--reset-login-failures" in str(e.value)
+
+
+def test_a_restart_waits_out_the_back_off_in_wall_clock_time(rsps, metrics, stop, log, clock, tmp_path):
+    rejecting_login(rsps)
+    wall = [1_000_000.0]
+    store = LoginFailures(str(tmp_path), USERNAME)
+    first = make_auth(metrics, stop, log, clock, login_store=store, wall=lambda: wall[0])
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            first.headers()
+        clock.t += 31
+        wall[0] += 31
+    assert calls(rsps, LOGIN_URL) == 2  # two rejections: now 300 s of back-off
+    clock.t = 5.0  # a new process: its monotonic clock means nothing to the old one's
+    wall[0] += 100
+    again = make_auth(metrics, stop, log, clock, login_store=store, wall=lambda: wall[0])
+    with pytest.raises(ApiError) as e:
+        again.headers()
+    assert e.value.reason == "auth_backoff" and calls(rsps, LOGIN_URL) == 2
+    clock.t += 200
+    wall[0] += 200
+    with pytest.raises(ApiError) as e:
+        again.headers()
+    assert e.value.reason == "credentials_rejected" and calls(rsps, LOGIN_URL) == 3
+
+
+@pytest.mark.parametrize("budget", [1, 2, 4])
+def test_a_shard_fails_no_more_logins_than_its_budget(rsps, metrics, stop, log, clock, budget):
+    rejecting_login(rsps)
+    auth = make_auth(metrics, stop, log, clock, login_budget=budget)
+    keep_asking(auth, clock, 30)
+    assert calls(rsps, LOGIN_URL) == budget
+
+
+def test_a_success_clears_the_stored_count(rsps, metrics, stop, log, clock, tmp_path):
+    tokens(rsps, {"access_token": TOKENS[0], "expires_in": 10**7})
+    rsps.post(LOGIN_URL, status=401, json={"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED"})
+    logins(rsps, {"sessionToken": SESSIONS[0]})
+    store = LoginFailures(str(tmp_path), USERNAME)
+    auth = make_auth(metrics, stop, log, clock, login_store=store)
+    with pytest.raises(ApiError):
+        auth.headers()
+    assert store.load()[0] == 1
+    clock.t += 31
+    auth.headers()
+    assert store.load() == (0, 0.0) and not store.path.exists()
+
+
+def test_rotated_credentials_are_read_again_and_tried_without_waiting(rsps, metrics, stop, log, clock, log_stream):
+    tokens(rsps, {"access_token": TOKENS[0], "expires_in": 10**7})
+    new_password = "rotated-Pa55word-77"
+
+    def login(request):
+        ok = json.loads(request.body)["password"] == new_password
+        return (200, {}, json.dumps({"sessionToken": SESSIONS[0]})) if ok else \
+            (401, {}, json.dumps({"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED"}))
+
+    rsps.add_callback(responses.POST, LOGIN_URL, callback=login)
+    mounted = {"password": PASSWORD}
+    auth = make_auth(metrics, stop, log, clock,
+                     reload=lambda: (CLIENT_ID, CLIENT_SECRET, USERNAME, mounted["password"]))
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            auth.headers()
+        clock.t += 31
+    assert calls(rsps, LOGIN_URL) == 2  # in back-off now, for 300 s
+    with pytest.raises(ApiError) as e:
+        auth.headers()
+    assert e.value.reason == "auth_backoff" and calls(rsps, LOGIN_URL) == 2  # unchanged: no try
+    mounted["password"] = new_password  # Kubernetes updates the mounted file
+    assert auth.headers()["VZ-M2M-Token"] == SESSIONS[0]
+    assert calls(rsps, LOGIN_URL) == 3 and auth.login_guard.failures == 0
+    assert new_password not in log_stream.getvalue()
+    assert '"credentials_changed"' in log_stream.getvalue()
+
+
+def test_a_credential_file_caught_mid_rotation_keeps_the_old_values(rsps, metrics, stop, log, clock, log_stream):
+    rejecting_login(rsps)
+
+    def broken():
+        raise OSError("No such file or directory")
+
+    auth = make_auth(metrics, stop, log, clock, reload=broken)
+    keep_asking(auth, clock, 3)
+    assert calls(rsps, LOGIN_URL) == 3
+    assert "credentials_reload_failed" in log_stream.getvalue()

@@ -141,3 +141,35 @@ def test_port_in_use_exits_2_with_one_line():
         assert str(port) in line
     finally:
         s.close()
+
+
+def test_check_config_names_the_shard():
+    proc = run("--check-config", env={"THINGSPACE_ACCOUNTS": "a,b,c,d,e", "THINGSPACE_SHARD_COUNT": "2",
+                                      "THINGSPACE_SHARD_INDEX": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "5 accounts, 2 in shard 1 of 2" in proc.stderr
+
+
+def test_shard_index_from_the_statefulset_host_name_or_a_clear_error():
+    if socket.gethostname().rsplit("-", 1)[-1].isdigit():
+        pytest.skip("this host's name ends in an ordinal")
+    one_error_line(run("--check-config", env={"THINGSPACE_SHARD_COUNT": "3"}), "THINGSPACE_SHARD_INDEX")
+
+
+@pytest.mark.parametrize("env,var", [({"THINGSPACE_SHARD_COUNT": "5"}, "THINGSPACE_SHARD_COUNT"),
+                                     ({"THINGSPACE_SHARD_COUNT": "2", "THINGSPACE_SHARD_INDEX": "2"}, "THINGSPACE_SHARD_INDEX"),
+                                     ({"THINGSPACE_STATE_DIR": "/nonexistent/state"}, "THINGSPACE_STATE_DIR")])
+def test_bad_shard_and_state_settings(env, var):
+    one_error_line(run("--check-config", env=env), var)
+
+
+def test_reset_login_failures(tmp_path):
+    from thingspace_exporter.state import LoginFailures
+
+    store = LoginFailures(str(tmp_path), REQUIRED["THINGSPACE_USERNAME"])
+    store.save(4, 2e9)
+    proc = run("--reset-login-failures", env={"THINGSPACE_STATE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert "forgot 4 rejected logins of cli-user" in proc.stderr
+    assert store.load() == (0, 0.0)
+    one_error_line(run("--reset-login-failures"), "THINGSPACE_STATE_DIR")

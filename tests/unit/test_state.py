@@ -1,0 +1,54 @@
+"""state: atomic JSON files, and the rejected-login count that reads as nothing when unusable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from thingspace_exporter.state import LoginFailures, read, write
+
+
+def test_write_replaces_whole_and_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "s.json"
+    write(path, {"a": 1})
+    write(path, {"b": [2]})
+    assert read(path) == {"b": [2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "s.json"
+    write(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write(path, {"a": object()})
+    assert read(path) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_login_failures_round_trip_and_reset(tmp_path):
+    store = LoginFailures(str(tmp_path), "m2m-user")
+    assert store.load() == (0, 0.0)
+    store.save(3, 1_800_000_000.5)
+    assert LoginFailures(str(tmp_path), "m2m-user").load() == (3, 1_800_000_000.5)
+    assert LoginFailures(str(tmp_path), "another-user").load() == (0, 0.0)  # keyed by user name
+    assert store.reset() is True and store.reset() is False
+    assert store.load() == (0, 0.0)
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", "null", '{"username": "u", "failures": "3", "retry_at": 1}',
+                                  '{"username": "u", "failures": -1, "retry_at": 1}',
+                                  '{"username": "u", "failures": true, "retry_at": 1}',
+                                  '{"username": "u", "failures": 2, "retry_at": "soon"}',
+                                  '{"username": "other", "failures": 2, "retry_at": 1}'])
+def test_an_unusable_file_reads_as_no_failures(tmp_path, text):
+    store = LoginFailures(str(tmp_path), "u")
+    store.path.write_text(text)
+    assert store.load() == (0, 0.0)
+
+
+def test_the_file_names_the_user_but_holds_no_secret(tmp_path):
+    store = LoginFailures(str(tmp_path), "m2m-user")
+    store.save(1, 5.0)
+    assert json.loads(store.path.read_text()) == {"username": "m2m-user", "failures": 1, "retry_at": 5.0}
+    assert "m2m-user" not in store.path.name
