@@ -156,8 +156,19 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
     raise_open_files_limit(settings.max_connections + 256)
     limits = server.Limits(header_timeout=settings.header_timeout_seconds, idle_timeout=settings.idle_timeout_seconds,
                            max_connections=settings.max_connections)
+    access = None
+    if settings.web_config_file:
+        from .access import Access
+        from .webconfig import WebConfigError, load as load_web_config
+
+        try:  # checked with the settings already; read again in case it changed since
+            access = Access(settings.web_config_file, load_web_config(settings.web_config_file), log)
+        except WebConfigError as exc:
+            print(f"{PROG}: invalid configuration: {env_name('web_config_file')}: {exc}", file=sys.stderr)
+            return 2
+    app = server.make_app(exporter, access and access.authorize, access and access.headers)
     try:
-        httpd = server.bind(host, port, server.make_app(exporter), limits,
+        httpd = server.bind(host, port, app, limits, access and access.config.ssl_context,
                             on_error=lambda text: log.error("http_app_error", error=text))
     except OSError as exc:
         print(f"{PROG}: invalid configuration: THINGSPACE_LISTEN_ADDRESS: cannot listen on "
@@ -167,7 +178,11 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.serve(httpd)
+    if access is not None:
+        access.on_tls = lambda context: setattr(httpd, "ssl_context", context)
+        access.watch(stop)
     log.info("started", version=__version__, listen=f"{host or '0.0.0.0'}:{httpd.server_port}",
+             tls=httpd.ssl_context is not None, basic_auth=bool(access and access.config.users),
              accounts=len(settings.owned_accounts), shard=settings.shard_index,
              shards=settings.shard_count, interval_seconds=settings.interval_seconds,
              base_url=settings.base_url)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from . import sharding
+from . import sharding, webconfig
 
 ENV_PREFIX = "THINGSPACE_"
 DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         description="this replica's shard, from 0 (default: the ordinal ending the host name, as in a StatefulSet)",
     )
     state_dir: str | None = Field(None, description="directory for state kept across restarts (rejected logins)")
+    web_config_file: str | None = Field(
+        None, description="exporter-toolkit web configuration: TLS, client certificates, basic auth, headers"
+    )
     header_timeout_seconds: float = Field(
         5.0, gt=0, le=300, allow_inf_nan=False, description="close a connection whose request head is not complete this long after it began"
     )
@@ -182,6 +185,16 @@ class Settings(BaseSettings):
     def _state_dir(cls, value: str | None) -> str | None:
         if value is not None and not (os.path.isdir(value) and os.access(value, os.W_OK | os.X_OK)):
             raise ValueError("not a writable directory")
+        return value
+
+    @field_validator("web_config_file")
+    @classmethod
+    def _web_config(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                webconfig.load(value)  # the whole file, certificates included: it fails now or never
+            except webconfig.WebConfigError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("log_level", "log_format", mode="before")

@@ -25,11 +25,16 @@ LANDING = f"""<!doctype html>
 """.encode()
 
 
-def make_app(exporter: Any, authorize: Authorize | None = None) -> Callable:
+def make_app(exporter: Any, authorize: Authorize | None = None,
+             extra_headers: Callable[[], Iterable[tuple[str, str]]] | None = None) -> Callable:
     """`exporter` offers .store, .metrics.registry, .collection (healthy(), ready). The server
-    passes only GET and HEAD requests without a body; every request goes through `authorize`."""
+    passes only GET and HEAD requests without a body; every request goes through `authorize`,
+    and every response carries `extra_headers()` (a web configuration's security headers)."""
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if extra_headers is not None:
+            extra, plain_start = list(extra_headers()), start_response
+            start_response = lambda status, hdrs, *exc: plain_start(status, [*hdrs, *extra], *exc)  # noqa: E731
         path = environ.get("PATH_INFO", "/")
         method = environ.get("REQUEST_METHOD", "GET")
         if authorize is not None and (refusal := authorize(environ)) is not None:

@@ -309,7 +309,7 @@ class Server:
                 parts = self._call_app(environ, req)
             except Exception as exc:  # a bug in the app: answer 500 and keep serving
                 self.on_error(f"{type(exc).__name__}: {exc}")
-                parts, req = [_error_response(BadRequest("500 Internal Server Error", "internal error"))], None
+                parts, req = _error_response(BadRequest("500 Internal Server Error", "internal error")), None
             self._done.append((conn, parts, req is not None and req.keep_alive))
             self._wake()
 

@@ -121,6 +121,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy] = {
     "shard_count": numberish,
     "shard_index": numberish,
     "state_dir": st.one_of(odd_text, anything),
+    "web_config_file": st.one_of(odd_text, anything),
     "header_timeout_seconds": numberish,
     "idle_timeout_seconds": numberish,
     "max_connections": numberish,

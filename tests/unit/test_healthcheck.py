@@ -57,3 +57,30 @@ def test_nothing_listening_or_a_bad_address_is_unhealthy(monkeypatch, capsys):
     monkeypatch.setenv("THINGSPACE_LISTEN_ADDRESS", "no-port")
     assert healthcheck.main() == 1
     assert "THINGSPACE_LISTEN_ADDRESS" in capsys.readouterr().err
+
+
+def test_speaks_tls_when_the_web_config_serves_it(monkeypatch, tmp_path):
+    from tests.pki import make_pki
+    from thingspace_exporter import server as http_server
+    from thingspace_exporter.webconfig import load
+
+    make_pki(tmp_path)
+    web = tmp_path / "web.yml"
+    web.write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+
+    class Healthy:
+        class collection:
+            @staticmethod
+            def healthy():
+                return True, "ok"
+
+    httpd = http_server.bind("127.0.0.1", 0, http_server.make_app(Healthy), ssl_context=load(str(web)).ssl_context)
+    http_server.serve(httpd)
+    try:
+        monkeypatch.setenv("THINGSPACE_LISTEN_ADDRESS", f"127.0.0.1:{httpd.server_port}")
+        assert healthcheck.main() == 1  # plain HTTP to a TLS port
+        monkeypatch.setenv("THINGSPACE_WEB_CONFIG_FILE", str(web))
+        assert healthcheck.main() == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

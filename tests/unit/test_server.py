@@ -6,10 +6,8 @@ import http.client
 import json
 import re
 import resource
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 
 import pytest
@@ -23,6 +21,7 @@ from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.exposition import render
 from thingspace_exporter.snapshot import AccountSnapshot, SnapshotStore
+from tests.pki import make_pki
 from ts_builders import device, page
 
 
@@ -431,27 +430,9 @@ def test_generated_requests_never_get_a_5xx_and_the_server_keeps_serving(fuzz_se
 
 # TLS: the server takes an ssl.SSLContext, client certificates included -------------------------
 
-def openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make certificates")
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    # The extensions that Python 3.13's strict verification (VERIFY_X509_STRICT) asks for
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
-                      ("client", "extendedKeyUsage=clientAuth")):
-        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-        (d / f"{name}.ext").write_text(f"{ext}\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n"
-                                       "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n")
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-    return d
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 def test_tls_with_client_certificates(exporter, pki):
@@ -483,5 +464,25 @@ def test_tls_with_client_certificates(exporter, pki):
             conn.request("GET", "/metrics")
             conn.getresponse().read()
         assert subjects == ["client", "client"]
+    finally:
+        r.close()
+
+
+def test_a_failing_app_answers_500_and_the_server_goes_on(exporter):
+    def authorize(environ):
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("a bug")
+        return None
+
+    r = Running(exporter, authorize=authorize)
+    try:
+        conn = http.client.HTTPConnection(*r.addr, timeout=5)
+        conn.request("GET", "/boom")
+        resp = conn.getresponse()
+        assert resp.status == 500 and resp.read() == b"internal error\n"
+        conn = http.client.HTTPConnection(*r.addr, timeout=5)
+        conn.request("GET", "/metrics")
+        assert conn.getresponse().status == 200
+        assert r.errors == ["RuntimeError: a bug"]
     finally:
         r.close()
