@@ -43,7 +43,9 @@ COPY --from=builder /opt/thingspace /opt/thingspace
 ENV PATH=/opt/thingspace/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-# Any unprivileged id works (e.g. Kubernetes' runAsUser); this one owns nothing in the image.
+# THINGSPACE_STATE_DIR's usual place: a named volume mounted here starts out writable by the user.
+RUN mkdir -p /var/lib/thingspace-exporter && chown 65532:65532 /var/lib/thingspace-exporter
+# Any unprivileged id works (e.g. Kubernetes' runAsUser); this one owns only the state directory.
 USER 65532:65532
 EXPOSE 29811
 # The exporter stops within 2 s on SIGTERM, after logging out of the M2M session.

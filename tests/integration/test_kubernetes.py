@@ -66,7 +66,19 @@ def test_pods_run_restricted_with_probes_and_resources(rendered):
     assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
-    assert one(rendered, "StatefulSet")["spec"]["replicas"] == 1
+
+
+
+def test_the_overlay_runs_one_replica_per_shard_with_its_own_state(rendered):
+    statefulset = one(rendered, "StatefulSet")
+    settings = one(rendered, "ConfigMap")["data"]
+    assert statefulset["spec"]["replicas"] == int(settings["THINGSPACE_SHARD_COUNT"]) == 3
+    assert "THINGSPACE_SHARD_INDEX" not in settings  # each pod takes its StatefulSet ordinal
+    pod = statefulset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["state"] == settings["THINGSPACE_STATE_DIR"]
+    assert "emptyDir" in {v["name"]: v for v in pod["volumes"]}["state"]
 
 
 def test_credentials_are_mounted_as_files_in_the_secrets_dir(rendered):
