@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.integration.conftest import PYTHON, assert_matches, exporter_env, free_port, make_sim
-from tests.tools import require
+from tests.needs import require
 
 pytestmark = pytest.mark.e2e
 ACCOUNTS = {"0000123456-00001": 2600, "0000123456-00002": 90}

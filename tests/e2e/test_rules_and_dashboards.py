@@ -15,7 +15,7 @@ import requests
 import yaml
 
 from tests.integration.conftest import PYTHON, free_port
-from tests.tools import require
+from tests.needs import require
 from thingspace_exporter.demo import DEMO_ACCOUNTS, DEMO_CREDENTIALS, start_simulator
 
 pytestmark = pytest.mark.e2e

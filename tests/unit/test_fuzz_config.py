@@ -97,6 +97,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "last_connection_buckets": st.lists(st.floats(0.001, 1e9), min_size=1, max_size=5, unique=True).map(sorted),
     "max_retries": st.integers(0, 10), "max_concurrency": st.integers(1, 64),
     "shard_count": st.integers(1, 4), "shard_index": st.integers(0, 3), "state_dir": st.just(tempfile.gettempdir()),
+    "web_config_file": st.just(os.devnull),  # an empty web configuration: plain HTTP, no auth
     "header_timeout_seconds": st.floats(0.001, 300), "idle_timeout_seconds": st.floats(0.001, 3600),
     "max_connections": st.integers(8, 10**6),
 }
