@@ -79,7 +79,7 @@ def test_compose_services_use_the_images_commands_and_port():
     assert simulator["command"][simulator["command"].index("--port") + 1] in exporter["environment"]["THINGSPACE_BASE_URL"]
 
 
-def test_compose_exporter_settings_load(monkeypatch):
+def test_compose_exporter_settings_load(monkeypatch, tmp_path):
     """The exporter service's environment and secret files make valid settings."""
     exporter = COMPOSE["services"]["exporter"]
     for name in list(os.environ):
@@ -90,6 +90,10 @@ def test_compose_exporter_settings_load(monkeypatch):
     for name, value in exporter["environment"].items():
         monkeypatch.setenv(name, str(value))
     monkeypatch.setenv(ENV_PREFIX + "SECRETS_DIR", str(DEPLOY / "compose" / "secrets"))
+    # the state directory is a volume mounted there; here a folder stands in for it
+    state = exporter["environment"][ENV_PREFIX + "STATE_DIR"]
+    assert any(v.endswith(":" + state) for v in exporter["volumes"])
+    monkeypatch.setenv(ENV_PREFIX + "STATE_DIR", str(tmp_path))
     settings = load()
     assert settings.client_secret.get_secret_value() == "demo-secret"  # the simulator's default
     assert settings.password.get_secret_value() == "demo-password"
