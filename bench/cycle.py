@@ -19,7 +19,7 @@ from thingspace_exporter.service import Exporter
 
 def counts(exporter: Exporter) -> dict:
     out = {}
-    for account, snap in exporter.store.snapshots.items():
+    for (_, account), snap in exporter.store.snapshots.items():
         d = snap.data
         out[account] = {
             "devices": sum(d.devices.values()), "pages": d.pages,

@@ -168,6 +168,7 @@ def exporter_env(base_url: str, account: str, **extra: str) -> dict[str, str]:
         THINGSPACE_ACCOUNTS=account, THINGSPACE_BASE_URL=base_url,
         THINGSPACE_PROTOCOL="",  # no filter: the listing holds every device of the account
         THINGSPACE_MAX_REQUESTS_PER_SECOND="0",
+        THINGSPACE_COLLECTORS="devices",  # the floor client lists devices only: compare like with like
     )
     env.update(extra)
     return env

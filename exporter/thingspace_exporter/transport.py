@@ -24,18 +24,9 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 32 * 1024
 CONNECT_TIMEOUT = 10.0
 USER_AGENT = f"thingspace-exporter/{__version__} (+https://github.com/thingspace-exporter)"
-ENDPOINTS = {"/oauth2/token": "token", "/session/login": "login", "/session/logout": "logout"}
-
-
-def endpoint_of(url: str) -> str:
-    for suffix, name in ENDPOINTS.items():
-        if suffix in url:
-            return name
-    return "devices"
-
-
-# The calling thread's cycle deadline, for the retry sleeps inside urllib3 (one Retry serves all).
-_deadline = threading.local()
+# The calling thread's request: its endpoint (the name the caller gave, for the retry counts) and
+# cycle deadline (for the retry sleeps), which urllib3's Retry, shared by every call, cannot be told.
+_call = threading.local()
 
 
 class StoppableRetry(Retry):
@@ -53,7 +44,7 @@ class StoppableRetry(Retry):
         retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when spent
         if self.on_retry is not None:
             reason = f"http_{response.status}" if response is not None else type(error).__name__.lower()
-            self.on_retry(endpoint_of(url or ""), reason)
+            self.on_retry(getattr(_call, "endpoint", "unknown"), reason)
         return retry
 
     def get_retry_after(self, response: Any) -> float | None:
@@ -64,7 +55,7 @@ class StoppableRetry(Retry):
         delay = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
         if delay is None:
             delay = self.get_backoff_time()
-        deadline = getattr(_deadline, "value", None)
+        deadline = getattr(_call, "deadline", None)
         if deadline is not None and time.monotonic() + delay >= deadline:
             raise ApiError("deadline", "cycle deadline reached while backing off")
         if delay > 0 and self.stop.wait(delay):
@@ -116,7 +107,7 @@ class Transport:
             self.limiter.acquire(self.stop)
         self.metrics.requests.labels(endpoint).inc()
         started = time.perf_counter()
-        _deadline.value = deadline
+        _call.endpoint, _call.deadline = endpoint, deadline
         try:
             resp = self.session.request(
                 method, self.base_url + path, timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
@@ -135,7 +126,7 @@ class Transport:
             exc.endpoint = exc.endpoint or endpoint
             raise self._fail(exc) from None
         finally:
-            _deadline.value = None
+            _call.deadline = None
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         if not 200 <= resp.status_code < 300:
             raise self._fail(api_error(endpoint, resp.status_code, body))

@@ -219,11 +219,14 @@ def test_page_at_once_path_equals_the_device_by_device_path(rows, fetched_at):
                   "both": {"lastConnectionTime": when, "lastConnectTime": "N/A"}}.get(spelling, {spelling: when})
         docs.append(device(str(i), make="M", model=model, **{"lastConnectionTime": DROP, **fields}))
     page_devs = devs(*docs)
-    fast, careful = Aggregator(BUCKETS), Aggregator(BUCKETS)
+    fast, careful = Aggregator(BUCKETS, stalest=5), Aggregator(BUCKETS, stalest=5)
     fast.add(page_devs, fetched_at)
     careful.pages, careful.count = 1, len(page_devs)
-    careful._add_times(((d.make, d.model, d.lastConnectionTime, d.lastConnectTime) for d in page_devs), fetched_at)
+    careful._add_times(((d.make, d.model, d.lastConnectionTime, d.lastConnectTime, d.deviceId)
+                        for d in page_devs), fetched_at)
     a, b = fast.result(), careful.result()
+    assert [s[1:] for s in a.stalest] == [s[1:] for s in b.stalest]  # the same devices, in order
+    assert [s[0] for s in a.stalest] == pytest.approx([s[0] for s in b.stalest], abs=1e-6)
     assert a.unknown == b.unknown
     assert a.ages.keys() == b.ages.keys()
     for mk in a.ages:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.grafana_queries import panel_queries, panels
-from thingspace_exporter.collector import DeviceCollector
+from thingspace_exporter.collectors import FAMILIES
 from thingspace_exporter.metrics import ExporterMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +52,7 @@ def load(uid: str) -> dict:
 
 
 def exporter_series_names() -> set[str]:
-    families = [*DeviceCollector({}).collect(), *ExporterMetrics().registry.collect()]
+    families = [*(f for build in FAMILIES.values() for f in build([])), *ExporterMetrics().registry.collect()]
     return {family.name + suffix for family in families for suffix in SUFFIXES[family.type]}
 
 

@@ -10,7 +10,7 @@ import responses
 
 from thingspace_exporter import transport as transport_mod
 from thingspace_exporter.errors import ApiError, Stopped
-from thingspace_exporter.transport import USER_AGENT, Transport, endpoint_of
+from thingspace_exporter.transport import USER_AGENT, Transport
 from ts_builders import BASE, sample, wait_for
 
 
@@ -31,11 +31,16 @@ def make(metrics, stop):
         t.close()
 
 
-def test_endpoint_of():
-    assert endpoint_of("/api/ts/v1/oauth2/token") == "token"
-    assert endpoint_of("/api/m2m/v1/session/login") == "login"
-    assert endpoint_of("/api/m2m/v1/session/logout") == "logout"
-    assert endpoint_of("/api/fota/v3/devices/x") == "devices"
+def test_retries_are_counted_under_the_endpoint_the_caller_names(tiny_server, make, metrics):
+    """Not guessed from the URL: a path the transport has never heard of is counted as named."""
+    tiny_server.script = [{"status": 503, "body": b""}, {"body": {"ok": 1}},
+                          {"status": 502, "body": b""}, {"body": {"ok": 2}}]
+    t = make(tiny_server.url)
+    t.request("campaign_devices", "GET", "/api/fota/v3/reports/a/campaigns/c/devices")
+    t.request("licenses", "GET", "/api/fota/v3/devices/looks-like-devices")
+    assert sample(metrics, "thingspace_api_retries_total", endpoint="campaign_devices", reason="http_503") == 1
+    assert sample(metrics, "thingspace_api_retries_total", endpoint="licenses", reason="http_502") == 1
+    assert not sample(metrics, "thingspace_api_retries_total", endpoint="devices", reason="http_502")
 
 
 def test_success_sends_user_agent_and_counts(tiny_server, make, metrics):
