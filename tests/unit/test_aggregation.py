@@ -260,3 +260,37 @@ def test_a_huge_page_of_old_devices_does_not_overflow():
     cumulative, total = a.result().ages[("M", "X")]
     assert cumulative == (0, 0, 0, 0, 0, 60000)
     assert total == pytest.approx(60000 * (NOW - parse_time("1972-01-01T00:00:00Z")))
+
+
+# --- the stalest devices --------------------------------------------------------------------
+
+@given(st.lists(st.tuples(st.integers(0, 10**8), st.sampled_from(["t", "N/A", "zero", "go"])), min_size=0, max_size=120),
+       st.integers(0, 12), st.integers(1, 5))
+@settings(max_examples=200, deadline=None)
+def test_the_stalest_devices_are_exactly_the_oldest_known_however_the_pages_split(rows, keep, parts):
+    docs = []
+    for i, (age, kind) in enumerate(rows):
+        when = {"N/A": "N/A", "zero": "0001-01-01 00:00:00 +0000 UTC"}.get(kind, _go(NOW - age))
+        if kind == "t":
+            when = _go(NOW - age).replace(" +0000 UTC", "Z").replace(" ", "T")
+        docs.append(device(f"{i:03d}", make="M", model=f"m{i % 3}", lastConnectionTime=when))
+    # brute force: every known last connection, oldest first, ties by device id
+    known = sorted((NOW - age, f"{i:03d}") for i, (age, kind) in enumerate(rows) if kind in ("t", "go"))
+    want = [(when, ident) for when, ident in known[:keep]]
+    # one aggregator per segment, merged, as parallel paging does
+    chunks = [docs[k::parts] for k in range(parts)]
+    total = Aggregator(BUCKETS, stalest=keep)
+    for chunk in chunks:
+        agg = Aggregator(BUCKETS, stalest=keep)
+        for start in range(0, len(chunk), 7):  # several pages per segment
+            agg.add(devs(*chunk[start:start + 7]), NOW)
+        total.merge(agg)
+    got = total.result().stalest
+    assert [(round(when, 3), ident) for when, ident, _, _ in got] == [(round(w, 3), i) for w, i in want]
+    assert all(make == "M" for _, _, make, _ in got)
+
+
+def test_no_stalest_devices_kept_when_switched_off():
+    agg = Aggregator(BUCKETS)
+    agg.add(devs(device("1")), NOW)
+    assert agg.result().stalest == () and agg.oldest == []
