@@ -46,13 +46,14 @@ def _licenses(text: str) -> dict[str, int | float]:
     return totals
 
 
-def _share(text: str) -> float:
+def _share(text: str, what: str = "a share") -> float:
+    """A number within 0..1 (a fault rate, a failed share)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share within 0..1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {what} within 0..1, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a share within 0..1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {what} within 0..1, got {text!r}")
     return value
 
 
@@ -85,13 +86,7 @@ def _fault(text: str) -> tuple[str, float]:
     kind, _, rate = text.partition("=")
     if kind not in KINDS:
         raise argparse.ArgumentTypeError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(KINDS))}")
-    try:
-        value = float(rate)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected KIND=RATE, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"rate must be within 0..1, got {value}")
-    return kind, value
+    return kind, _share(rate, "KIND=RATE with a rate")
 
 
 def _scheduled(text: str) -> tuple[str, str, int, int]:
