@@ -261,6 +261,26 @@ class AccountFleet:
             d["refreshStatus"] = "Success"
         return d
 
+    # --- cheap per-slot facts for the other endpoints ---------------------------
+    # These replay device()'s first draws without building the record (~20x cheaper),
+    # so licence counts and campaign membership scale to large fleets. They must
+    # follow device()'s draw order; test_simulator_fleet checks them against it.
+    def model_of(self, idx: int) -> tuple[str, str]:
+        """(make, model) of a slot, whatever the record's odd missing fields say."""
+        make, model, _, _ = _pick(_MODEL_TABLE, random.Random(self.key ^ (idx << 20)).random())
+        return make, model
+
+    def licensed(self, idx: int) -> bool:
+        """The slot's ``licenseAssigned`` is True (fixed for the slot's lifetime)."""
+        r = random.Random(self.key ^ (idx << 20))
+        r.random(), r.random()  # model, firmware
+        unknown = r.random() < 0.05
+        r.randrange(len(UNKNOWN_LAST))
+        if not unknown:
+            r.random(), r.random()  # initial age
+        r.random(), r.randrange(7), r.random(), r.random()  # rfc, digits, odd, fotaEligible
+        return _pick(BOOLS, r.random()) is True
+
     def scan(self, start: int, gen: int, gen_times, wanted: str | None) -> Iterator[dict]:
         """Devices present at gen with index >= start and matching the filter, ascending."""
         for idx in range(max(start, 0), self.slots(gen)):
