@@ -12,7 +12,7 @@ from . import __version__
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:600}.failed{color:#c62828;font-weight:600}
-.pending{color:#8a6d00}.muted{color:#666}code{font-size:.95em}"""
+.pending{color:#8a6d00}.muted{color:#666}code{font-size:.95em;white-space:nowrap}.nowrap{white-space:nowrap}"""
 
 
 def ago(seconds: float) -> str:
@@ -44,7 +44,7 @@ def render(exporter: Any, now: float | None = None) -> bytes:
         cells.append(f"<td>{ago(now - devices.completed_at) if devices else '<span class=muted>none yet</span>'}</td>")
         last_error = _last_error(runner, account, names)
         cells.append(f"<td>{last_error}</td>")
-        cells.append("<td>" + "<br>".join(
+        cells.append("<td class=nowrap>" + "<br>".join(
             f"{escape(name)}: {_state(runner.outcomes.get((account, name)))}" for name in names) + "</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     upcoming = collection.next_cycle_at
