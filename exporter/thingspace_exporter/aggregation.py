@@ -146,12 +146,12 @@ class Aggregator:
             stamps = msgspec.convert(iso, _STAMPS)
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
             return False
-        if self.stalest:
-            self._offer((when, d.deviceId, d.make, d.model)
-                        for when, d in compress(zip(stamps, devices), map(self._limit.__ge__, stamps)))
         now = datetime.fromtimestamp(fetched_at, timezone.utc)
         if max(stamps) > now:  # a clock ahead of ours: "just now"
             stamps = list(map(min, stamps, repeat(now)))
+        if self.stalest:
+            self._offer((when, d.deviceId, d.make, d.model)
+                        for when, d in compress(zip(stamps, devices), map(self._limit.__ge__, stamps)))
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
         get, width = self.recency.get, len(starts) + 1
         counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps)
@@ -189,8 +189,8 @@ class Aggregator:
             age = max(0.0, fetched_at - when)
             row[newest - bisect_left(buckets, age)] += 1
             self.age_sums[(make, model)] += age
-            if self.stalest:
-                known.append((datetime.fromtimestamp(when, timezone.utc), device_id, make, model))
+            if self.stalest:  # a clock ahead of ours: "just now", as for its age
+                known.append((datetime.fromtimestamp(min(when, fetched_at), timezone.utc), device_id, make, model))
         if known:
             self._offer(known)
 

@@ -10,6 +10,7 @@ from .collectors import FAMILIES
 from .auth import Reload
 from .config import LOGIN_FAILURES_ALLOWED, Settings
 from .exposition import Renderer
+from . import sizing
 from .logs import get_logger
 from .loop import Collection
 from .metrics import ExporterMetrics
@@ -55,6 +56,11 @@ class Exporter:
         self.store: SnapshotStore = SnapshotStore(Renderer(families, text_only))  # text_only: --once prints nothing else
         self.collection = Collection(s, self.client, self.store, self.metrics, self.log, self.stop)
         self._init_series()
+        devices = next((c for c in self.collection.collectors if c.name == "devices"), None)
+        for warning in sizing.warnings(s, getattr(devices, "listings", {})):
+            self.log.warning("listing_cannot_keep_up", **warning,
+                             fix="raise THINGSPACE_MAX_CONCURRENCY and THINGSPACE_MAX_REQUESTS_PER_SECOND, "
+                                 "or the deadline and interval (README: Sizing)")
 
     def _init_series(self) -> None:
         """Zero the common label sets, so increase() and alerts work from the first error."""
