@@ -38,6 +38,11 @@ RECORDING_RULES = {
     "account_make_model:thingspace_devices_stale:ratio", "account:thingspace_devices_stale:ratio",
     "endpoint:thingspace_api_requests:rate5m", "endpoint_reason:thingspace_api_request_failures:rate5m",
     "endpoint_reason:thingspace_api_retries:rate5m",
+    "account_make_model:thingspace_devices_upgradable:sum", "account:thingspace_devices_upgradable:sum",
+    "account:thingspace_licenses:sum", "account:thingspace_licenses_used:sum", "account:thingspace_licenses_used:ratio",
+    "account_status:thingspace_campaigns:sum", "account_campaign:thingspace_campaign_devices:sum",
+    "account_campaign:thingspace_campaign_devices_upgraded:sum", "account_campaign:thingspace_campaign_devices_failed:sum",
+    "account_campaign:thingspace_campaign_devices_failed:ratio",
 }
 # Series names each metric family type puts on the wire (prometheus_client, _created disabled).
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "info": ("_info",), "histogram": ("_bucket", "_count", "_sum"),
