@@ -3,18 +3,18 @@
 Nobody publishes ThingSpace's rate limit, so the limiter finds it (additive increase,
 multiplicative decrease, as TCP does with a network's capacity):
 
-- Requests are spaced evenly at the current rate (no bursts: an API counting requests in windows
-  of its own sees a burst as a rate above its limit).
-- Until the first 429 the rate is the ceiling (THINGSPACE_MAX_REQUESTS_PER_SECOND), or no limit
-  at all when the ceiling is 0.
+- Until the first 429 the rate is the ceiling (THINGSPACE_MAX_REQUESTS_PER_SECOND), a token
+  bucket that allows a burst of a second's worth, or no limit at all when the ceiling is 0.
+  After it, requests are spaced evenly: an API that counts requests in windows of its own sees
+  a burst as a rate above its limit.
 - On a 429 the rate at which it came, the lesser of the allowed rate and the requests sent in
   the last second, becomes the known limit; the rate drops to BACKOFF of it, and no request
   leaves until the answer's Retry-After has passed. A 429 to a request sent before that back-off
   tells nothing about the lowered rate, so it only extends the wait.
-- Each successful request adds a share of GROWTH × the known limit (at least MIN_GROWTH) per
-  second: back to SAFE of it within seconds, then PROBE_SLOWDOWN times slower up to it (a minute
-  and more: a limit that has risen is found again, one that has not costs one 429 now and then),
-  then fast again past it, never above the ceiling.
+- Each successful request adds its share of GROWTH × the known limit (at least MIN_GROWTH) per
+  second: back to SAFE of it within seconds; then PROBE_SLOWDOWN times slower up to it (40 s of
+  requests: a limit that has risen is found again, one that has not costs a 429 now and then);
+  then fast again past it; never above the ceiling.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .errors import Stopped
 BACKOFF = 0.7          # the rate after a 429, as a share of the rate the 429 came at
 SAFE = 0.9             # growth slows down at this share of the known limit...
 GROWTH = 0.05          # ...having grown by this share of it per second
-PROBE_SLOWDOWN = 50    # growth between SAFE and the known limit is this many times slower
+PROBE_SLOWDOWN = 20    # growth between SAFE and the known limit is this many times slower
 MIN_GROWTH = 1.0       # requests per second per second at least: a low limit seen is soon left behind
 MIN_RATE = 0.5         # requests per second: never slower, whatever the 429s
 OBSERVED_SECONDS = 1.0  # the window over which the rate actually sent is measured
@@ -48,7 +48,7 @@ class RateLimiter:
         self.limit: float | None = None  # the rate the last new 429 came at
         self._clock = clock
         self._on_change = on_change
-        self._tokens = 1.0
+        self._tokens = self._capacity()
         self._stamp = clock()
         self._hold_until = -math.inf   # Retry-After: no request before this
         self._backed_off_at = -math.inf
@@ -64,7 +64,7 @@ class RateLimiter:
                 now = self._clock()
                 wait = self._hold_until - now
                 if wait <= 0 and self.rate != UNLIMITED:
-                    self._tokens = min(1.0, self._tokens + (now - self._stamp) * self.rate)
+                    self._tokens = min(self._capacity(), self._tokens + (now - self._stamp) * self.rate)
                     self._stamp = now
                     wait = (1.0 - self._tokens) / self.rate if self._tokens < 1.0 else 0.0
                 if wait <= 0:
@@ -95,11 +95,15 @@ class RateLimiter:
         with self._lock:
             if self.limit is None or self.rate >= self.ceiling:
                 return
-            per_second = max(GROWTH * self.limit, MIN_GROWTH)
             if SAFE * self.limit <= self.rate < self.limit:
-                per_second /= PROBE_SLOWDOWN
+                per_second = GROWTH * self.limit / PROBE_SLOWDOWN
+            else:
+                per_second = max(GROWTH * self.limit, MIN_GROWTH)
             # successes arrive about `rate` times a second, so each adds 1/rate of a second's growth
             self._set(self.rate + per_second / self.rate)
+
+    def _capacity(self) -> float:
+        return 1.0 if self.limit is not None or self.rate == UNLIMITED else max(1.0, self.rate)
 
     def _set(self, rate: float) -> None:
         self.rate = min(self.ceiling, max(MIN_RATE, rate))

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from thingspace_exporter.errors import Stopped
-from thingspace_exporter.ratelimit import BACKOFF, GROWTH, MIN_RATE, SAFE, RateLimiter
+from thingspace_exporter.ratelimit import BACKOFF, GROWTH, MIN_GROWTH, MIN_RATE, PROBE_SLOWDOWN, SAFE, RateLimiter
 
 
 class FakeTime:
@@ -57,14 +57,40 @@ def test_no_ceiling_and_no_429_means_no_limit():
     assert ft.waits == [] and r.rate == float("inf")
 
 
-def test_the_ceiling_spaces_requests_evenly():
+def test_until_a_429_the_ceiling_allows_a_burst_of_one_second():
     ft = FakeTime()
     r = RateLimiter(10, clock=ft)
-    for _ in range(21):
+    for _ in range(10):
+        r.acquire(ft)
+    assert ft.waits == [] and ft.t == 0
+    for _ in range(11):
         r.acquire(ft)
         r.succeeded()
-    assert ft.t == pytest.approx(2.0, abs=1e-3)  # the first at once, then one every 100 ms: no burst
+    assert ft.t == pytest.approx(1.1, abs=1e-3)  # 21 requests at 10/s after a burst of 10
     assert r.rate == 10
+    ft.t += 100  # idle: refills to 10, not 1000
+    for _ in range(10):
+        r.acquire(ft)
+    assert ft.t == pytest.approx(101.1, abs=1e-3)
+    r.acquire(ft)
+    assert ft.t == pytest.approx(101.2, abs=1e-3)
+
+
+def test_a_ceiling_below_one_per_second_has_a_burst_of_one():
+    ft = FakeTime()
+    r = RateLimiter(0.5, clock=ft)
+    r.acquire(ft)
+    r.acquire(ft)
+    assert ft.t == pytest.approx(2.0)
+
+
+def test_after_a_429_requests_are_spaced_evenly_even_after_idling():
+    ft = FakeTime()
+    r = RateLimiter(10, clock=ft)
+    r.throttled(None, r.acquire(ft))
+    ft.t += 100
+    granted = [r.acquire(ft) for _ in range(8)]
+    assert all(b - a == pytest.approx(1 / r.rate, abs=1e-3) for a, b in zip(granted, granted[1:]))
 
 
 def test_a_429_backs_off_from_the_rate_it_came_at():
@@ -132,7 +158,12 @@ def test_grows_back_fast_to_safe_then_slowly():
     while r.rate < 40:
         r.acquire(ft)
         r.succeeded()
-    assert ft.t - start > 10 * fast  # a minute and more to probe the last tenth
+    assert ft.t - start == pytest.approx((1 - SAFE) / GROWTH * PROBE_SLOWDOWN, rel=0.05)  # 40 s
+    start = ft.t
+    while r.rate < 44:
+        r.acquire(ft)
+        r.succeeded()
+    assert ft.t - start == pytest.approx(4 / (GROWTH * 40), rel=0.05)  # past it: fast again, 2 s
 
 
 def test_settles_under_an_unknown_limit_with_429s_only_at_the_start():
@@ -144,6 +175,20 @@ def test_settles_under_an_unknown_limit_with_429s_only_at_the_start():
         late = per_second(granted, 10.0, 30.0)
         assert 0.8 * 30 <= late <= 30
         assert 0.8 * 30 <= r.rate <= 30
+
+
+def test_a_low_limit_seen_grows_back_at_least_one_request_per_second_each_second():
+    ft = FakeTime()
+    r = RateLimiter(0, clock=ft)
+    for _ in range(5):
+        sent = r.acquire(ft)
+    r.throttled(None, sent)  # five requests in the last second: a limit of 5/s
+    assert r.limit == 5 and r.rate == pytest.approx(3.5)
+    start = ft.t
+    while r.rate < SAFE * 5:
+        r.acquire(ft)
+        r.succeeded()
+    assert ft.t - start == pytest.approx(1.0 / MIN_GROWTH, abs=0.3)  # not 0.25/s: 4 s
 
 
 def test_never_exceeds_the_ceiling():
@@ -212,8 +257,9 @@ def test_shared_between_threads_never_exceeds_the_rate():
         t.join()
     granted.sort()
     assert len(granted) == 20
-    # evenly spaced: no two grants closer than 1/5 s, so 20 need at least 3.8 s of (fake) time
-    assert all(b - a >= 0.2 - 1e-9 for a, b in zip(granted, granted[1:]))
+    # a burst of 5, then none closer than 1/5 s: 20 need at least 3 s of (fake) time
+    assert granted[4] == 0 and all(b - a >= 0.2 - 1e-6 for a, b in zip(granted[4:], granted[5:]))
+    assert ft.t >= 3.0 - 1e-9
 
 
 def test_a_429_in_one_thread_holds_back_the_others():
