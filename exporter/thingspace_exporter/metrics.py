@@ -60,6 +60,12 @@ class ExporterMetrics:
             f"Latency of ThingSpace API requests including retries, by endpoint. {BG}",
             ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.rate_limit = Gauge(
+            "thingspace_api_request_rate_limit",
+            "ThingSpace API requests per second the exporter currently allows itself, adapted to the API's "
+            "429 answers within THINGSPACE_MAX_REQUESTS_PER_SECOND; 0 = no limit. The exporter's own state, "
+            "updated in the background as requests are made.", registry=r,
+        )
         self.collector_up = Gauge(
             "thingspace_collector_up",
             f"1 when the collector's latest run for the account succeeded, else 0. {BG}",

@@ -147,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", type=_scheduled, action="append", default=[], metavar="KIND[:ENDPOINT]@AFTER[xCOUNT]",
                    help="inject a fault into COUNT requests after skipping AFTER (repeatable); KIND[:ENDPOINT]@... "
                         "targets another endpoint, e.g. server_error:campaigns@0x2 (default devices)")
+    p.add_argument("--rate-limit", type=_count, default=0, metavar="N",
+                   help="a hidden rate limit: at most N requests within any second, the rest answered 429 "
+                        "with Retry-After (default 0: none)")
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="store_true", help="log one line per request to stderr")
     return p
@@ -165,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                     session_error_status=args.session_error_status, verbose=args.verbose,
                     campaigns=args.campaigns, campaign_devices=args.campaign_devices,
                     campaign_failed_share=args.campaign_failed_share, campaign_page_size=args.campaign_page_size,
-                    campaign_device_page_size=args.campaign_device_page_size, licenses=args.licenses)
+                    campaign_device_page_size=args.campaign_device_page_size, licenses=args.licenses,
+                    rate_limit_per_second=args.rate_limit)
     try:
         url = sim.start(args.host, args.port)
     except OSError as err:

@@ -43,9 +43,14 @@ class FaultContext:
 
 
 def rate_limit(ctx: FaultContext) -> Response:
+    return throttled(1)
+
+
+def throttled(retry_after: int) -> Response:
+    """The gateway's 429 (also what the simulator's hidden rate limit answers)."""
     reply = json_reply(429, {"fault": {"code": "900802", "message": "Message throttled out",
                                        "description": "You have exceeded your quota"}})
-    reply.headers["Retry-After"] = "1"
+    reply.headers["Retry-After"] = str(retry_after)
     return reply
 
 

@@ -17,7 +17,7 @@ import msgspec
 
 from . import firmware, listing
 from .auth import gateway_fault
-from .faults import KINDS, PAGED, FaultContext
+from .faults import KINDS, PAGED, FaultContext, throttled
 from .replies import Response, json_reply
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ def handle(sim: Simulator, req: Request) -> Response | None:
         reply.headers["Allow"] = allowed
         return reply
     sim._count(endpoint)
+    if sim.throttle is not None and (retry_after := sim.throttle.admit()) is not None:
+        sim._count("throttled")
+        return throttled(retry_after)
     if sim.latency:
         sim._sleep(sim.latency)
     normal = {"token": _token, "login": _login, "logout": _logout, "devices": _devices, "firmware": _firmware,

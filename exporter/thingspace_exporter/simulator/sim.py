@@ -11,6 +11,7 @@ from .campaigns import DEFAULT_COUNT, RUNNING, Book, CampaignTruth
 from .faults import Faults
 from .fleet import AccountFleet
 from .licenses import Licenses, check_configured
+from .throttle import Throttle
 from .truth import Truth, aggregate
 
 
@@ -25,14 +26,16 @@ class Simulator:
                  campaigns: int | dict[str, int | dict[str, int]] | None = None,
                  campaign_devices: int | None = None, campaign_failed_share: float | None = None,
                  campaign_page_size: int = 50, campaign_device_page_size: int = 1000,
-                 licenses: dict[str, int | float] | None = None):
+                 licenses: dict[str, int | float] | None = None, rate_limit_per_second: int = 0):
         """``campaigns``: per account a count (statuses from a default mix, then seeded)
         or an exact {status: count}; an int applies to every account; accounts left out
         get DEFAULT_COUNT. ``campaign_devices``: devices per campaign (default seeded
         20-400; capped by the account's devices of the campaign's model).
         ``campaign_failed_share``: share of UpgradeFailed devices in every running
         campaign. ``licenses``: per account a licence total, or a float in (0, 1]: the
-        usage ratio to hold (default: seeded headroom above the used count)."""
+        usage ratio to hold (default: seeded headroom above the used count).
+        ``rate_limit_per_second``: a hidden limit on requests to every endpoint (0 = none): beyond
+        it within any second, 429 with Retry-After (see ``throttle``)."""
         self._fleets = {name: AccountFleet(seed, name, size) for name, size in accounts.items()}
         self.seed = seed
         created = time.time()
@@ -54,6 +57,7 @@ class Simulator:
         self.latency = latency
         self.page_size = page_size
         self.faults = faults
+        self.throttle = Throttle(rate_limit_per_second) if rate_limit_per_second else None
         self.churn_seconds = churn_seconds
         self.verbose = verbose
         self.requests: Counter = Counter()
