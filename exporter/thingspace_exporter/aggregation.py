@@ -28,9 +28,13 @@ _STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
 _EARLIEST = datetime.fromtimestamp(EARLIEST, timezone.utc)
 _LATEST = datetime.max.replace(tzinfo=timezone.utc)
 _ZERO = timedelta(0)
-# Ages are summed as exact timedeltas and moved into float seconds every so many devices:
-# timedelta holds under a billion days, and 40 000 ages of at most 56 years (since 1971) fit.
-_SUM_LIMIT = 40_000
+
+
+def _sum_limit(oldest: timedelta) -> int:
+    """How many ages of at most `oldest` one timedelta sum holds (under a billion days): ages are
+    summed exactly and moved into float seconds before that many pile up. In 2025 it is about
+    36 000 ages since EARLIEST (1971); in 2100 about 21 000."""
+    return timedelta.max // oldest
 
 _key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
 _protocol = attrgetter("protocol")
@@ -98,6 +102,7 @@ class Aggregator:
     recency: dict = field(default_factory=dict)
     age_sums: defaultdict = field(default_factory=lambda: defaultdict(float))  # (make, model) -> seconds
     unsummed: int = 0  # devices whose ages are still in `recency`
+    oldest_age: timedelta = timedelta(days=1)  # no age summed yet is older: the latest page's time − EARLIEST
     count: int = 0
     pages: int = 0
     stalest: int = 0  # how many of the devices with the oldest known last connection to keep
@@ -155,15 +160,18 @@ class Aggregator:
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
         get, width = self.recency.get, len(starts) + 1
         counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps)
-        for left in range(len(devices), 0, -_SUM_LIMIT):  # one round unless a page is huge
-            if self.unsummed + min(left, _SUM_LIMIT) > _SUM_LIMIT:
+        if now - _EARLIEST > self.oldest_age:  # (a clock set back keeps the older bound)
+            self.oldest_age = now - _EARLIEST
+        limit = _sum_limit(self.oldest_age)
+        for left in range(len(devices), 0, -limit):  # one round unless a page is huge
+            if self.unsummed + min(left, limit) > limit:
                 self._sum_ages()
-            for model, r, when in islice(counted, _SUM_LIMIT):
+            for model, r, when in islice(counted, limit):
                 row = get(model) or self._row(model)
                 row[r] += 1
                 if r:  # known: its age, exact (unknown ones have none)
                     row[r + width] += now - when
-            self.unsummed += min(left, _SUM_LIMIT)
+            self.unsummed += min(left, limit)
         return True
 
     def _sum_ages(self) -> None:

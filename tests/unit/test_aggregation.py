@@ -238,17 +238,36 @@ def test_ages_are_moved_into_seconds_before_a_timedelta_could_overflow(monkeypat
     import thingspace_exporter.aggregation as aggregation_module
     from datetime import datetime, timedelta, timezone
 
-    # the limit's premise: that many ages as old as a known one fit in a timedelta
+    # the limit: as many ages as old as a known one can be now as fit in a timedelta
     oldest = datetime.now(timezone.utc) - aggregation_module._EARLIEST
-    assert oldest * aggregation_module._SUM_LIMIT < timedelta.max
+    assert oldest * aggregation_module._sum_limit(oldest) <= timedelta.max
+    with pytest.raises(OverflowError):
+        oldest * (aggregation_module._sum_limit(oldest) + 1)  # and not one more
     docs = [at_age(i * 1000 + 7, make=f"mk{i % 3}", n=str(i)) for i in range(30)]
     expected = agg(*docs)
-    monkeypatch.setattr(aggregation_module, "_SUM_LIMIT", 7)  # pages bigger than the limit, and flushes between
+    monkeypatch.setattr(aggregation_module, "_sum_limit", lambda oldest: 7)  # pages bigger than the limit, and flushes between
     a = Aggregator(BUCKETS)
     a.add(devs(*docs[:5]), NOW)
     a.add(devs(*docs[5:]), NOW)
     got = a.result()
     assert got.ages == expected.ages and got.count == 30
+
+
+def test_sums_stay_exact_when_the_clock_reads_2100():
+    """From about 2039, 40 000 ages since 1971 no longer fit in a timedelta; in 2100 about 21 000 do.
+    The limit comes from the page's time, so pages arriving in 2100 still sum exactly."""
+    from datetime import datetime, timezone
+
+    now = datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp()
+    one = '{"deviceId":"%d","make":"M","model":"X","lastConnectionTime":"1971-01-02 00:00:00 +0000 UTC"}'
+    body = ('{"hasMoreData":false,"deviceList":[' + ",".join(one % i for i in range(45_000)) + "]}").encode()
+    a = Aggregator(BUCKETS)
+    a.add(decode_page(body).deviceList, now)  # one page beyond the limit: summed in rounds
+    a.add(decode_page(body).deviceList, now + 60)  # and pages adding to what is not summed yet
+    cumulative, total = a.result().ages[("M", "X")]
+    assert cumulative == (0, 0, 0, 0, 0, 90_000)
+    age = now - parse_time("1971-01-02T00:00:00Z")
+    assert total == pytest.approx(45_000 * age + 45_000 * (age + 60), rel=1e-12)
 
 
 def test_a_huge_page_of_old_devices_does_not_overflow():

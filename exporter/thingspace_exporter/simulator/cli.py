@@ -124,6 +124,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--session-error-status", type=int, default=400, choices=(400, 401, 403))
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument("--page-size", type=int, default=1000)
+    p.add_argument("--tile", type=_positive, default=None, metavar="N",
+                   help="device records repeat every N devices (IMEIs and churn stay per device): a page of a "
+                        "multi-million-device account costs microseconds per device, for benchmarks")
     p.add_argument("--campaigns", type=_campaigns, default=None, metavar="N|ACCOUNT=N[,...]",
                    help="firmware campaigns per account (default 8: two running, CampaignScheduled, the rest "
                         "ended, cancelled, pending or failed; more are drawn from a seeded mix)")
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     campaigns=args.campaigns, campaign_devices=args.campaign_devices,
                     campaign_failed_share=args.campaign_failed_share, campaign_page_size=args.campaign_page_size,
                     campaign_device_page_size=args.campaign_device_page_size, licenses=args.licenses,
-                    rate_limit_per_second=args.rate_limit)
+                    rate_limit_per_second=args.rate_limit, tile=args.tile)
     try:
         url = sim.start(args.host, args.port)
     except OSError as err:

@@ -141,11 +141,11 @@ def _devices(sim, req, segment, raw=False) -> Response | dict:
     try:
         account = unquote(segment)
         fleet = listing.find_account({} if account in sim.inactive else sim._fleets, account)
-        body = listing.page(fleet, gen, times, (req.query.get("lastSeenDeviceId") or [None])[0],
-                            (req.query.get("protocol") or [None])[0], sim.page_size)
+        body = listing.page_body(fleet, gen, times, (req.query.get("lastSeenDeviceId") or [None])[0],
+                                 (req.query.get("protocol") or [None])[0], sim.page_size)
     except listing.ApiError as err:
         return json_reply(err.status, err.body)
-    return body if raw else json_reply(200, body)
+    return msgspec.json.decode(body) if raw else Response(200, body)
 
 
 def _checked(sim, req, account_segment: str):

@@ -12,6 +12,7 @@ from .faults import Faults
 from .fleet import AccountFleet
 from .licenses import Licenses, check_configured
 from .throttle import Throttle
+from .tiles import fleet_for
 from .truth import Truth, aggregate
 
 
@@ -26,7 +27,8 @@ class Simulator:
                  campaigns: int | dict[str, int | dict[str, int]] | None = None,
                  campaign_devices: int | None = None, campaign_failed_share: float | None = None,
                  campaign_page_size: int = 50, campaign_device_page_size: int = 1000,
-                 licenses: dict[str, int | float] | None = None, rate_limit_per_second: int = 0):
+                 licenses: dict[str, int | float] | None = None, rate_limit_per_second: int = 0,
+                 tile: int | None = None):
         """``campaigns``: per account a count (statuses from a default mix, then seeded)
         or an exact {status: count}; an int applies to every account; accounts left out
         get DEFAULT_COUNT. ``campaign_devices``: devices per campaign (default seeded
@@ -35,8 +37,11 @@ class Simulator:
         campaign. ``licenses``: per account a licence total, or a float in (0, 1]: the
         usage ratio to hold (default: seeded headroom above the used count).
         ``rate_limit_per_second``: a hidden limit on requests to every endpoint (0 = none): beyond
-        it within any second, 429 with Retry-After (see ``throttle``)."""
-        self._fleets = {name: AccountFleet(seed, name, size) for name, size in accounts.items()}
+        it within any second, 429 with Retry-After (see ``throttle``). ``tile``: device records
+        repeat every so many slots (see tiles.py): pages of millions of devices at microseconds
+        per device."""
+        self._fleets: dict[str, AccountFleet] = {name: fleet_for(seed, name, size, tile)
+                                                 for name, size in accounts.items()}
         self.seed = seed
         created = time.time()
         per_account = campaigns if isinstance(campaigns, dict) else {}
