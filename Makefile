@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration bench bench-smoke check clean kubernetes-rules
+.PHONY: demo test test-unit test-integration bench bench-smoke bench-scale check clean kubernetes-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP)  ## performance ratios against baselines measured in the same ru
 
 bench-smoke: $(STAMP)
 	$(PY) bench/run.py --smoke
+	$(PY) bench/scale.py --smoke
+
+bench-scale: $(STAMP)  ## the same at fleet scale: 5 million devices, 20 accounts, a restart (~10 min)
+	$(PY) bench/scale.py
 
 kubernetes-rules: $(STAMP)  ## regenerate the Kubernetes PrometheusRule from deploy/prometheus/
 	$(PY) deploy/kubernetes/render_prometheusrule.py

@@ -17,7 +17,7 @@ from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
 from thingspace_exporter.paging import list_sequential
 from thingspace_exporter.service import Exporter
-from thingspace_exporter.snapshot import AccountSnapshot
+from thingspace_exporter.snapshot import Snapshot
 
 
 def main(argv: list[str]) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
         for account in settings.accounts:
             data, _ = list_sequential(lambda c, a=account: exporter.client.device_page(a, c),
                                       tuple(settings.last_connection_buckets))
-            exporter.store.publish(AccountSnapshot(account, data, time.time()))
+            exporter.store.publish(Snapshot(account, data, time.time()))
         ok = True
         sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
         prof.disable()

@@ -168,6 +168,7 @@ def exporter_env(base_url: str, account: str, **extra: str) -> dict[str, str]:
         THINGSPACE_ACCOUNTS=account, THINGSPACE_BASE_URL=base_url,
         THINGSPACE_PROTOCOL="",  # no filter: the listing holds every device of the account
         THINGSPACE_MAX_REQUESTS_PER_SECOND="0",
+        THINGSPACE_COLLECTORS="devices",  # the floor client lists devices only: compare like with like
     )
     env.update(extra)
     return env
@@ -383,14 +384,19 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:.3f} s"
 
 
-def table(rows: list[Row]) -> str:
-    head = ("metric", "measured", "baseline", "ratio", "target", "")
+def status(r: Row) -> str:
+    return "PASS" if r.ok else "FAIL"
+
+
+def table(rows: list[Row], status=status, extra: tuple = ()) -> str:
+    """A markdown table; `extra` adds (heading, Row -> text) columns."""
+    head = ("metric", "measured", "baseline", "ratio", "target", "", *(name for name, _ in extra))
     lines = [[r.metric, fmt(r.measured, r.unit), fmt(r.baseline, r.unit),
               f"{r.ratio:.1f} MB" if r.unit == "MB" else f"{r.ratio:.0f} threads" if r.unit == "threads"
               else f"{r.ratio:.3f}",
               "reported" if math.isinf(r.target) else
               f"<= {r.target:g} {r.unit}" if r.unit in ("MB", "threads") else f"<= {r.target:g}",
-              "PASS" if r.ok else "FAIL"]
+              status(r), *(column(r) for _, column in extra)]
              for r in rows]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     out = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
@@ -459,18 +465,23 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(r.ok for r in rows)}/{len(rows)} within target; {elapsed:.0f} s")
     if profile_text:
         print("\n" + profile_text)
+    save(args.output, rows, args.smoke, elapsed, sz)
+    return 1 if args.check and not all(r.ok for r in rows) else 0
+
+
+def save(path: Path, rows: list[Row], smoke: bool, elapsed: float, sizes, status=status) -> None:
     doc = {
-        "smoke": args.smoke, "elapsed_seconds": elapsed, "python": sys.version.split()[0], "cpus": os.cpu_count(),
-        "sizes": sz.__dict__,
+        "smoke": smoke, "elapsed_seconds": elapsed, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+        "sizes": sizes.__dict__,
         "ratios": {r.key: r.ratio for r in rows},
         "pass": {r.key: r.ok for r in rows},
         "rows": [{"key": r.key, "metric": r.metric, "measured": r.measured, "baseline": r.baseline,
-                  "ratio": r.ratio, "target": r.target, "unit": r.unit, "ok": r.ok, "notes": r.notes} for r in rows],
+                  "ratio": r.ratio, "target": r.target, "unit": r.unit, "ok": r.ok, "status": status(r),
+                  "notes": r.notes} for r in rows],
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2) + "\n")
-    log(f"wrote {args.output}")
-    return 1 if args.check and not all(r.ok for r in rows) else 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    log(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Child process: an exporter's HTTP server holding N device series, plus the baseline.
 
-Builds one AccountSnapshot whose `devices` dict has N keys, publishes it into a
+Builds one Snapshot whose `devices` dict has N keys, publishes it into a
 SnapshotStore(render) (so the exposition is rendered at publish, as in the exporter), and serves
 it with thingspace_exporter.server.bind/serve/make_app on a free loopback port. Before serving it
 times prometheus_client's own `generate_latest` of the same N samples (a collector yielding one
@@ -27,7 +27,7 @@ from thingspace_exporter import server
 from thingspace_exporter.aggregation import AccountData
 from thingspace_exporter.exposition import render
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.snapshot import AccountSnapshot, SnapshotStore
+from thingspace_exporter.snapshot import Snapshot, SnapshotStore
 
 ACCOUNT = "0000123456-00001"
 LABELS = ["account", "make", "model", "firmware", "status", "fota_eligible", "license_assigned"]
@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     data = AccountData(devices=devices, protocols={}, software={}, ages={}, unknown={},
                        buckets=(3600.0, 21600.0, 86400.0, 604800.0, 2592000.0), count=sum(devices.values()))
     store = SnapshotStore(render)
-    store.publish(AccountSnapshot(ACCOUNT, data, time.time()))
+    store.publish(Snapshot(ACCOUNT, data, time.time()))
     ready = threading.Event()
     ready.set()
     exporter = SimpleNamespace(store=store, metrics=ExporterMetrics(),

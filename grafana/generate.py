@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grafana_foundation_sdk.builders import bargauge, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -48,10 +48,23 @@ INELIGIBLE = f"account_make_model:thingspace_devices_active_ineligible:sum{{{DEV
 FIRMWARE = f"account_make_model_firmware:thingspace_devices:sum{{{DEV}}}"
 AGE_COUNT = f"thingspace_device_last_connection_age_seconds_gcount{{{DEV}}}"
 AGE_WITHIN = f'thingspace_device_last_connection_age_seconds_bucket{{{DEV}, le="$stale_after"}}'
+UPGRADABLE = f"account_make_model:thingspace_devices_upgradable:sum{{{DEV}}}"
+STALEST = f"thingspace_device_last_connection_timestamp_seconds{{{DEV}}}"
+# A running campaign is one make and model: the make and model variables select campaigns through
+# thingspace_campaign_info (always 1), which also names what they upgrade.
+CAMPAIGN = "account, campaign_id, campaign_name"
+CAMPAIGN_ROW = f"{CAMPAIGN}, make, model, firmware_from, firmware_to"
+CAMPAIGN_INFO = f"group by ({CAMPAIGN_ROW}) (thingspace_campaign_info{{{DEV}}})"
+SELECTED_CAMPAIGNS = f"on ({CAMPAIGN}) thingspace_campaign_info{{{DEV}}}"
 
 
 def by(labels: str, expr: str) -> str:
     return f"sum by ({labels}) ({expr})"
+
+
+def campaign_row(expr: str) -> str:
+    """A column of the running campaigns table: the campaign's make, model and firmware joined on."""
+    return by(CAMPAIGN_ROW, f"{expr}\n  * on ({CAMPAIGN}) group_left (make, model, firmware_from, firmware_to) {CAMPAIGN_INFO}")
 
 
 def exporter_only(expr: str) -> str:
@@ -106,6 +119,41 @@ class Q:
     ineligible_by_model = by("make, model", INELIGIBLE)
     ineligible_share_by_model = f"{by('make, model', INELIGIBLE)} / {by('make, model', ACTIVE)}"
     ineligible_share_per_account = f"account:thingspace_devices_active_ineligible:ratio{{{ACC}}}"
+    # fleet: firmware upgrades (0 for a model whose upgrade paths no device can take)
+    upgradable = f"sum({UPGRADABLE})"
+    upgradable_by_model = by("make, model", UPGRADABLE)
+    upgradable_table = {
+        "Upgradable devices": by("account, make, model, firmware", f"thingspace_devices_upgradable{{{DEV}}}"),
+        "Share of the model": (f"{by('account, make, model, firmware', f'thingspace_devices_upgradable{{{DEV}}}')}\n"
+                               f"  / on (account, make, model) group_left () {by('account, make, model', DEVICES)}"),
+    }
+    # fleet: licences (per account only)
+    licence_usage = f"account:thingspace_licenses_used:ratio{{{ACC}}}"
+    licences_free = f"sum(account:thingspace_licenses:sum{{{ACC}}}) - sum(account:thingspace_licenses_used:sum{{{ACC}}})"
+    licences = {"{{account}} bought": f"account:thingspace_licenses:sum{{{ACC}}}",
+                "{{account}} used": f"account:thingspace_licenses_used:sum{{{ACC}}}"}
+    # fleet: campaigns (counts by status are per account only)
+    campaigns_by_status = by("status", f"account_status:thingspace_campaigns:sum{{{ACC}}}")
+    campaigns_running = f'sum(account_status:thingspace_campaigns:sum{{{ACC}, status="CampaignScheduled"}})'
+    campaigns_uncounted = f"sum(thingspace_campaigns_running_uncounted{{{ACC}}})"
+    campaign_devices_by_status = by("status", f"thingspace_campaign_devices{{{ACC}}} and {SELECTED_CAMPAIGNS}")
+    campaign_table = {column: campaign_row(expr) for column, expr in {
+        "Devices": f"account_campaign:thingspace_campaign_devices:sum{{{ACC}}}",
+        "Upgraded": f"account_campaign:thingspace_campaign_devices_upgraded:sum{{{ACC}}}",
+        "Failed": f"account_campaign:thingspace_campaign_devices_failed:sum{{{ACC}}}",
+        "Other statuses": (f"(account_campaign:thingspace_campaign_devices:sum{{{ACC}}}"
+                           f" - account_campaign:thingspace_campaign_devices_upgraded:sum{{{ACC}}}"
+                           f" - account_campaign:thingspace_campaign_devices_failed:sum{{{ACC}}})"),
+        "Failed share": f"account_campaign:thingspace_campaign_devices_failed:ratio{{{ACC}}}",
+    }.items()}
+    campaign_failed_share = f"account_campaign:thingspace_campaign_devices_failed:ratio{{{ACC}}} and {SELECTED_CAMPAIGNS}"
+    campaign_upgraded_share = (f"account_campaign:thingspace_campaign_devices_upgraded:sum{{{ACC}}}\n"
+                               f"  / account_campaign:thingspace_campaign_devices:sum{{{ACC}}} and {SELECTED_CAMPAIGNS}")
+    # fleet: the devices with the oldest known last connection (Grafana's date units want milliseconds)
+    stalest_table = {
+        "Last connection": f"{by('account, device_id, make, model', STALEST)} * 1000",
+        "Age": by("account, device_id, make, model", f"time() - {STALEST}"),
+    }
 
     # exporter health: collection
     up = f"min by (account) (thingspace_up{{{ACC}}})"
@@ -116,6 +164,11 @@ class Q:
     devices_published = by("account", DEVICES)
     collection_errors = by("reason", f"increase(thingspace_collection_errors_total{{{ACC}}}[$__rate_interval])")
     pages = by("account", f"rate(thingspace_pages_fetched_total{{{ACC}}}[$__rate_interval])")
+    # exporter health: each collector (devices, firmware, licenses, campaigns)
+    collector_up = f"min by (account, collector) (thingspace_collector_up{{{ACC}}})"
+    collector_duration = f"max by (account, collector) (thingspace_collector_duration_seconds{{{ACC}}})"
+    collector_errors = by("collector, reason",
+                          f"increase(thingspace_collector_errors_total{{{ACC}}}[$__rate_interval])")
     # exporter health: API
     requests = "endpoint:thingspace_api_requests:rate5m"
     failures = "endpoint_reason:thingspace_api_request_failures:rate5m"
@@ -196,12 +249,24 @@ def bargauge_panel(title: str, expr: str, legend: str, description: str, unit: s
             .show_unfilled(True).min(0))
 
 
+def gauge_panel(title: str, expr: str, legend: str, description: str, unit: str = "percentunit",
+                width: int = 8, height: int = 8, thresholds: list[tuple[float | None, str]] | None = None,
+                ) -> gauge.Panel:
+    """A dial per series (the last value), from 0 to 1 by default: a share of a whole."""
+    p = _common(gauge.Panel(), title, description, unit, width, height)
+    p = (p.with_target(target(expr, legend))
+         .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+         .min(0).max(1).show_threshold_markers(True))
+    return p.thresholds(_thresholds(thresholds)) if thresholds else p
+
+
 def table_panel(title: str, columns: dict[str, str], description: str, width: int = 12, height: int = 10,
-                units: dict[str, str] | None = None, sort_by: str | None = None) -> table.Panel:
+                units: dict[str, str] | None = None, sort_by: str | None = None,
+                labels: dict[str, str] | None = None) -> table.Panel:
     """One row per label set: each expression becomes a column named by its key (instant queries,
-    merged on their common labels)."""
+    merged on their common labels); `labels` renames label columns."""
     p = _common(table.Panel(), title, description, "short", width, height)
-    rename = {}
+    rename = dict(labels or {})
     for i, (column, expr) in enumerate(columns.items()):
         ref = _ref(i)
         p = p.with_target(target(expr, ref=ref, instant=True, fmt=PromQueryFormat.TABLE))
@@ -376,6 +441,14 @@ def fleet() -> dash.Dashboard:
                          {"{{make}} {{model}} · {{account}}": Q.stale_day_share_per_model},
                          "Among devices with a known last connection.", unit=pct, width=8)
     )
+    d = d.with_panel(
+        table_panel("Stalest devices", Q.stalest_table,
+                    "The devices whose last known connection is the oldest, as many per account as the exporter's "
+                    "THINGSPACE_STALEST_DEVICES (default 20; devices with an unknown last connection are counted "
+                    "in the totals, not listed here). Age is measured from now.",
+                    width=24, units={"Last connection": "dateTimeAsIso", "Age": "s"}, sort_by="Age",
+                    labels={"device_id": "Device", "make": "Make", "model": "Model", "account": "Account"})
+    )
     d = d.with_row(row("FOTA eligibility")).with_panel(
         bargauge_panel("Active devices not FOTA-eligible, by model", Q.ineligible_by_model, "{{make}} {{model}}",
                        "Active devices that cannot be upgraded over the air.")
@@ -386,6 +459,63 @@ def fleet() -> dash.Dashboard:
     ).with_panel(
         timeseries_panel("Not eligible, share of active, per account",
                          {"{{account}}": Q.ineligible_share_per_account}, f"{ALL_MODELS}.", unit=pct, width=8)
+    )
+    d = d.with_row(row("Firmware upgrades")).with_panel(
+        stat_panel("Upgradable devices", Q.upgradable,
+                   "Devices whose firmware is the starting point (firmwareFrom) of an upgrade path that ThingSpace "
+                   "offers for their make and model.", width=4, height=8)
+    ).with_panel(
+        bargauge_panel("Upgradable devices by model", Q.upgradable_by_model, "{{make}} {{model}}",
+                       "Devices that an upgrade path applies to, per make and model; 0 for a model whose paths "
+                       "start from firmware none of its devices runs.")
+    ).with_panel(
+        table_panel("Upgradable devices by firmware", Q.upgradable_table,
+                    "Per account, make, model and current firmware: devices an upgrade path starts from, and "
+                    "their share of the model's devices.", width=12, height=8,
+                    units={"Share of the model": pct}, sort_by="Upgradable devices")
+    )
+    d = d.with_row(row("Licences")).with_panel(
+        gauge_panel("Licence usage", Q.licence_usage, "{{account}}",
+                    "FOTA licences in use as a share of those bought, per account (make and model do not apply).",
+                    thresholds=[(None, "green"), (0.75, "orange"), (0.9, "red")])
+    ).with_panel(
+        stat_panel("Licences free", Q.licences_free,
+                   "FOTA licences bought but not in use, over the selected accounts.", width=4, height=8)
+    ).with_panel(
+        timeseries_panel("Licences bought and used", Q.licences, "Per account.")
+    )
+    d = d.with_row(row("Campaigns")).with_panel(
+        stat_panel("Running campaigns", Q.campaigns_running,
+                   "Campaigns in status CampaignScheduled (accepted and running until their end date), per account "
+                   "only.", width=4)
+    ).with_panel(
+        stat_panel("Running campaigns not counted", Q.campaigns_uncounted,
+                   "Running campaigns beyond THINGSPACE_MAX_RUNNING_CAMPAIGNS, whose devices the exporter does not "
+                   "count: they are missing from the panels below.", width=4,
+                   thresholds=[(None, "green"), (1, "orange")])
+    ).with_panel(
+        bargauge_panel("Campaigns by status", Q.campaigns_by_status, "{{status}}",
+                       "Firmware campaigns of the selected accounts by status (make and model do not apply).")
+    ).with_panel(
+        bargauge_panel("Running campaigns' devices by upgrade status", Q.campaign_devices_by_status, "{{status}}",
+                       "Devices of the running campaigns upgrading the selected makes and models, by their upgrade "
+                       "status.")
+    ).with_panel(
+        table_panel("Running campaigns", Q.campaign_table,
+                    "Each running campaign (of the selected makes and models): what it upgrades, and its devices by "
+                    "upgrade status: upgraded (UpgradeSuccess), failed (UpgradeFailed) and any other status "
+                    "(pending, accepted, ...).", width=24, units={"Failed share": pct}, sort_by="Failed share",
+                    labels={"account": "Account", "campaign_id": "Id", "campaign_name": "Campaign", "make": "Make",
+                            "model": "Model", "firmware_from": "From firmware", "firmware_to": "To firmware"})
+    ).with_panel(
+        timeseries_panel("Failed share per running campaign",
+                         {"{{campaign_name}} · {{account}}": Q.campaign_failed_share},
+                         "Devices in UpgradeFailed as a share of the campaign's devices.", unit=pct)
+    ).with_panel(
+        timeseries_panel("Upgraded share per running campaign",
+                         {"{{campaign_name}} · {{account}}": Q.campaign_upgraded_share},
+                         "Devices in UpgradeSuccess as a share of the campaign's devices: the rollout's progress.",
+                         unit=pct)
     )
     return d
 
@@ -423,6 +553,18 @@ def exporter_health() -> dash.Dashboard:
     ).with_panel(
         timeseries_panel("Pages fetched", {"{{account}}": Q.pages},
                          "Device list pages fetched per second.", unit="reqps", width=8)
+    )
+    d = d.with_row(row("Collectors")).with_panel(
+        stat_panel("Collector up", Q.collector_up,
+                   "1 when the collector's latest run for the account succeeded: devices (the device list), "
+                   "firmware, licenses, campaigns. Each fails on its own.", legend="{{account}} {{collector}}",
+                   width=24, mappings=up_words)
+    ).with_panel(
+        timeseries_panel("Collector duration", {"{{collector}} · {{account}}": Q.collector_duration},
+                         "Wall time of each collector's latest run for the account.", unit="s")
+    ).with_panel(
+        timeseries_panel("Collector errors by reason", {"{{collector}} {{reason}}": Q.collector_errors},
+                         "Collector runs that failed, by collector and reason.")
     )
     d = d.with_row(row("ThingSpace API")).with_panel(
         timeseries_panel("API requests by endpoint", {"{{endpoint}}": Q.requests},

@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import accumulate, islice, repeat
+from itertools import accumulate, compress, islice, repeat
 from operator import add, attrgetter
 from typing import Annotated, Any, Sequence
 
@@ -26,15 +26,20 @@ _GO_UTC = " +0000 UTC"  # Go's time.String() in UTC; with it replaced by "Z" the
 _UNKNOWN = {None: "0001-01-01T00:00:00Z", "": "0001-01-01T00:00:00Z", "N/A": "0001-01-01T00:00:00Z"}
 _STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
 _EARLIEST = datetime.fromtimestamp(EARLIEST, timezone.utc)
+_LATEST = datetime.max.replace(tzinfo=timezone.utc)
 _ZERO = timedelta(0)
-# Ages are summed as exact timedeltas and moved into float seconds every so many devices:
-# timedelta holds under a billion days, and 40 000 ages of at most 56 years (since 1971) fit.
-_SUM_LIMIT = 40_000
+
+
+def _sum_limit(oldest: timedelta) -> int:
+    """How many ages of at most `oldest` one timedelta sum holds (under a billion days): ages are
+    summed exactly and moved into float seconds before that many pile up. In 2025 it is about
+    36 000 ages since EARLIEST (1971); in 2100 about 21 000."""
+    return timedelta.max // oldest
 
 _key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
 _protocol = attrgetter("protocol")
 _software = attrgetter("softwareList")
-_times = attrgetter("make", "model", "lastConnectionTime", "lastConnectTime")
+_times = attrgetter("make", "model", "lastConnectionTime", "lastConnectTime", "deviceId")
 _model = attrgetter("make", "model")
 _connection = attrgetter("lastConnectionTime")
 _connect = attrgetter("lastConnectTime")
@@ -77,6 +82,12 @@ class AccountData:
     buckets: tuple[float, ...]
     count: int
     pages: int = 0
+    # the devices with the oldest known last connection: (unix time, device id, make, model)
+    stalest: tuple[tuple[float, str, str, str], ...] = ()
+
+
+def _first_two(item: tuple) -> tuple:
+    return item[0], item[1]  # last connection, then device id: ties in a fixed order
 
 
 @dataclass
@@ -91,8 +102,14 @@ class Aggregator:
     recency: dict = field(default_factory=dict)
     age_sums: defaultdict = field(default_factory=lambda: defaultdict(float))  # (make, model) -> seconds
     unsummed: int = 0  # devices whose ages are still in `recency`
+    oldest_age: timedelta = timedelta(days=1)  # no age summed yet is older: the latest page's time − EARLIEST
     count: int = 0
     pages: int = 0
+    stalest: int = 0  # how many of the devices with the oldest known last connection to keep
+    # candidates for them: (last connection, device id, make, model), at most 2 × stalest; only
+    # times at or before `_limit`, the stalest-th oldest once that many are known, can enter
+    oldest: list = field(default_factory=list)
+    _limit: datetime = field(default=_LATEST, init=False, repr=False)
 
     def _row(self, model: ModelKey) -> list:
         width = len(self.buckets) + 2
@@ -116,7 +133,7 @@ class Aggregator:
             for d in devices:
                 if d.softwareList:
                     self.raw_software[tuple((text(s.name), text(s.version)) for s in d.softwareList)] += 1
-            self._add_times(((text(d.make), text(d.model), d.lastConnectionTime, d.lastConnectTime)
+            self._add_times(((text(d.make), text(d.model), d.lastConnectionTime, d.lastConnectTime, d.deviceId)
                              for d in devices), fetched_at)
         self.count += len(devices)
 
@@ -137,18 +154,24 @@ class Aggregator:
         now = datetime.fromtimestamp(fetched_at, timezone.utc)
         if max(stamps) > now:  # a clock ahead of ours: "just now"
             stamps = list(map(min, stamps, repeat(now)))
+        if self.stalest:
+            self._offer((when, d.deviceId, d.make, d.model)
+                        for when, d in compress(zip(stamps, devices), map(self._limit.__ge__, stamps)))
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
         get, width = self.recency.get, len(starts) + 1
         counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps)
-        for left in range(len(devices), 0, -_SUM_LIMIT):  # one round unless a page is huge
-            if self.unsummed + min(left, _SUM_LIMIT) > _SUM_LIMIT:
+        if now - _EARLIEST > self.oldest_age:  # (a clock set back keeps the older bound)
+            self.oldest_age = now - _EARLIEST
+        limit = _sum_limit(self.oldest_age)
+        for left in range(len(devices), 0, -limit):  # one round unless a page is huge
+            if self.unsummed + min(left, limit) > limit:
                 self._sum_ages()
-            for model, r, when in islice(counted, _SUM_LIMIT):
+            for model, r, when in islice(counted, limit):
                 row = get(model) or self._row(model)
                 row[r] += 1
                 if r:  # known: its age, exact (unknown ones have none)
                     row[r + width] += now - when
-            self.unsummed += min(left, _SUM_LIMIT)
+            self.unsummed += min(left, limit)
         return True
 
     def _sum_ages(self) -> None:
@@ -164,7 +187,8 @@ class Aggregator:
     def _add_times(self, rows: Any, fetched_at: float) -> None:
         buckets = self.buckets
         newest = len(buckets) + 1
-        for make, model, raw, other in rows:
+        known = []
+        for make, model, raw, other, device_id in rows:
             row = self._row((make, model))
             when = parse_time(raw if raw is not None else other)
             if when is None:
@@ -173,10 +197,32 @@ class Aggregator:
             age = max(0.0, fetched_at - when)
             row[newest - bisect_left(buckets, age)] += 1
             self.age_sums[(make, model)] += age
+            if self.stalest:  # a clock ahead of ours: "just now", as for its age
+                known.append((datetime.fromtimestamp(min(when, fetched_at), timezone.utc), device_id, make, model))
+        if known:
+            self._offer(known)
+
+    def _offer(self, candidates: Any) -> None:
+        """Keep (last connection, device id, make, model) among the stalest candidates; unknown
+        times (before EARLIEST) are not last connections and never enter."""
+        limit = self._limit
+        for when, device_id, make, model in candidates:
+            if _EARLIEST <= when <= limit:
+                self.oldest.append((when, text(device_id), text(make), text(model)))
+        if len(self.oldest) > 2 * self.stalest:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.oldest.sort(key=_first_two)
+        del self.oldest[self.stalest:]
+        if self.stalest and len(self.oldest) == self.stalest:
+            self._limit = self.oldest[-1][0]
 
     def merge(self, other: Aggregator) -> None:
         self._sum_ages()
         other._sum_ages()
+        self.oldest.extend(other.oldest)
+        self._trim()
         self.raw_devices.update(other.raw_devices)
         self.raw_protocols.update(other.raw_protocols)
         self.raw_software.update(other.raw_software)
@@ -216,7 +262,9 @@ class Aggregator:
         for (make, model), total in self.age_sums.items():
             sums[(text(make), text(model))] += total
         ages = {mk: (tuple(accumulate(row)), sums[mk]) for mk, row in rows.items()}
+        self._trim()
         return AccountData(
             devices=dict(devices), protocols=dict(protocols), software=dict(software), ages=ages,
             unknown=dict(unknown), buckets=tuple(self.buckets), count=self.count, pages=self.pages,
+            stalest=tuple((when.timestamp(), *rest) for when, *rest in self.oldest),
         )

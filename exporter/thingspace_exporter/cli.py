@@ -146,7 +146,7 @@ def raise_open_files_limit(wanted: int) -> None:
 
 
 def run_server(settings: Settings, simulator: Any = None, reload: Any = None) -> int:
-    from . import server
+    from . import server, status
     from .service import Exporter
 
     log = get_logger(PROG)
@@ -166,7 +166,8 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
         except WebConfigError as exc:
             print(f"{PROG}: invalid configuration: {env_name('web_config_file')}: {exc}", file=sys.stderr)
             return 2
-    app = server.make_app(exporter, access and access.authorize, access and access.headers)
+    app = server.make_app(exporter, access and access.authorize, access and access.headers,
+                          page=lambda: status.render(exporter))
     try:
         httpd = server.bind(host, port, app, limits, access and access.config.ssl_context,
                             on_error=lambda text: log.error("http_app_error", error=text))

@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from . import sharding, webconfig
+from . import sharding
 
 ENV_PREFIX = "THINGSPACE_"
 DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
 DEFAULT_BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
+COLLECTORS = ("devices", "firmware", "licenses", "campaigns")  # every collector, all on by default
 SECRET_FIELDS = ("client_id", "client_secret", "username", "password")
 # ThingSpace locks the M2M user after 5 failed logins in a row: every replica together may fail 4
 # times, and each needs one try, so at most 4 replicas share a user.
@@ -104,6 +105,15 @@ class Settings(BaseSettings):
         description="this replica's shard, from 0 (default: the ordinal ending the host name, as in a StatefulSet)",
     )
     state_dir: str | None = Field(None, description="directory for state kept across restarts (rejected logins)")
+    collectors: Annotated[list[str], NoDecode] = Field(
+        list(COLLECTORS), description="comma-separated collectors to run: " + ", ".join(COLLECTORS)
+    )
+    stalest_devices: int = Field(
+        20, ge=0, le=10_000, description="devices with the oldest last connection listed per account, 0 = none"
+    )
+    max_running_campaigns: int = Field(
+        50, ge=0, le=10_000, description="running campaigns per account whose devices are counted"
+    )
     web_config_file: str | None = Field(
         None, description="exporter-toolkit web configuration: TLS, client certificates, basic auth, headers"
     )
@@ -125,7 +135,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretFilesSource(settings_cls)
 
-    @field_validator("accounts", "last_connection_buckets", mode="before")
+    @field_validator("accounts", "last_connection_buckets", "collectors", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -138,6 +148,16 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("accounts are listed twice")
         return value
+
+    @field_validator("collectors")
+    @classmethod
+    def _collectors(cls, value: list[str]) -> list[str]:
+        for place, name in enumerate(value, 1):
+            if name not in COLLECTORS:  # not echoed: it might be a secret pasted in the wrong place
+                raise ValueError(f"name {place} is not a collector; known: {', '.join(COLLECTORS)}")
+        if not value:
+            raise ValueError("give at least one collector")
+        return [name for name in COLLECTORS if name in value]  # the order they run in, once each
 
     @field_validator("last_connection_buckets")
     @classmethod
@@ -191,6 +211,8 @@ class Settings(BaseSettings):
     @classmethod
     def _web_config(cls, value: str | None) -> str | None:
         if value is not None:
+            from . import webconfig  # YAML and TLS: imported only by those who use them
+
             try:
                 webconfig.load(value)  # the whole file, certificates included: it fails now or never
             except webconfig.WebConfigError as exc:

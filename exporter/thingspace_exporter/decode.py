@@ -77,3 +77,62 @@ def decode_page(body: bytes) -> Any:  # Page, or LenientPage for odd types
         raise ApiError("bad_page", f"unexpected page shape: {exc}", "devices") from None
     except (msgspec.DecodeError, RecursionError) as exc:
         raise ApiError("bad_json", f"page is not valid JSON: {exc}", "devices") from None
+
+
+# --- the other read-only FOTA v3 endpoints: every field a scalar or absent ---------------------
+
+class FirmwarePath(msgspec.Struct, gc=False):
+    firmwareName: Scalar = None
+    firmwareFrom: Scalar = None
+    firmwareTo: Scalar = None
+    make: Scalar = None
+    model: Scalar = None
+
+
+class Subscription(msgspec.Struct, gc=False):
+    licenseCount: Scalar = None
+    licenseUsedCount: Scalar = None
+
+
+class Campaign(msgspec.Struct, gc=False):
+    id: Scalar = None
+    campaignName: Scalar = None
+    firmwareFrom: Scalar = None
+    firmwareTo: Scalar = None
+    make: Scalar = None
+    model: Scalar = None
+
+
+class CampaignPage(msgspec.Struct, gc=False):
+    hasMoreData: Any = None
+    lastSeenCampaignId: Any = None
+    campaignList: Union[list[Campaign], None] = None
+
+
+class CampaignDevice(msgspec.Struct, gc=False):
+    deviceId: Scalar = None
+    status: Scalar = None
+
+
+class CampaignDevicePage(msgspec.Struct, gc=False):
+    hasMoreData: Any = None
+    lastSeenDeviceId: Any = None
+    deviceList: Union[list[CampaignDevice], None] = None
+
+
+DECODERS = {
+    "firmware": msgspec.json.Decoder(Union[list[FirmwarePath], None]),
+    "subscriptions": msgspec.json.Decoder(Subscription),
+    "campaigns": msgspec.json.Decoder(CampaignPage),
+    "campaign_devices": msgspec.json.Decoder(CampaignDevicePage),
+}
+
+
+def decode(endpoint: str, body: bytes) -> Any:
+    """A response of one of DECODERS' endpoints; ApiError bad_json or bad_page otherwise."""
+    try:
+        return DECODERS[endpoint].decode(body)
+    except msgspec.ValidationError as exc:
+        raise ApiError("bad_page", f"unexpected response shape: {exc}", endpoint) from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ApiError("bad_json", f"response is not valid JSON: {exc}", endpoint) from None

@@ -1,18 +1,20 @@
-"""Exposition: device metrics rendered once per account snapshot, live metrics at scrape time."""
+"""Exposition: each collector's metrics rendered once per snapshot, live metrics at scrape time."""
 
 from __future__ import annotations
 
 import functools
 import gzip
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics import exposition as om
 
-from .collector import DeviceCollector
-from .snapshot import AccountSnapshot
+from .collectors import FAMILIES
+from .snapshot import Key, Snapshot
+
+FamiliesOf = Callable[[Sequence[Snapshot]], Iterable[Metric]]  # a collector's metric families
 
 EOF_LINE = b"# EOF\n"
 GZIP_LEVEL = 6
@@ -65,52 +67,55 @@ def _render(families: Iterable[Metric], text_only: bool = False) -> tuple[Blocks
     return text, openmetrics
 
 
-def _render_account(snapshot: AccountSnapshot, text_only: bool) -> tuple[Blocks, Blocks]:
-    return _render(DeviceCollector({snapshot.account: snapshot}).collect(), text_only)
-
-
-_FAMILIES = [f.name for f in DeviceCollector({}).collect()]
-
-
-def _order(name: bytes) -> tuple[int, int]:
-    text = name.decode()
-    for rank, suffix in enumerate(("_gcount", "_gsum"), 1):
-        if text.endswith(suffix) and text.removesuffix(suffix) in _FAMILIES:
-            return _FAMILIES.index(text.removesuffix(suffix)), rank
-    return (_FAMILIES.index(text), 0) if text in _FAMILIES else (len(_FAMILIES), 0)
-
-
 class Renderer:
-    """Renders each account's snapshot once and reuses it until that account's next swap, so a
-    swap costs one account's rendering and some byte joins however many accounts there are.
+    """Renders each snapshot once and reuses it until that snapshot's next swap, so a swap costs
+    one account's rendering of one collector and some byte joins however many there are.
     gzip members may be concatenated (RFC 1952): compressed parts are joined the same way.
-    `text_only` (for --once, which prints the text format) leaves the other forms empty."""
+    `families` maps the enabled collectors, in order, to their families; `text_only` (for
+    --once, which prints the text format) leaves the other forms empty."""
 
-    def __init__(self, text_only: bool = False) -> None:
-        self._cache: dict[str, tuple[AccountSnapshot, tuple[Blocks, Blocks]]] = {}
+    def __init__(self, families: Mapping[str, FamiliesOf] | None = None, text_only: bool = False) -> None:
+        self.families = dict(FAMILIES if families is None else families)
         self.text_only = text_only
+        empty = [f for build in self.families.values() for f in build([])]
+        self._names = [f.name for f in empty]
+        # Every family's header, from an empty rendering: families with no samples still show them.
+        self._empty = _render(empty)
+        self._cache: dict[Key, tuple[Snapshot, tuple[Blocks, Blocks]]] = {}
 
-    def __call__(self, snapshots: Mapping[str, AccountSnapshot]) -> Rendered:
+    def __call__(self, snapshots: Mapping[Key, Snapshot]) -> Rendered:
         cache = {}
-        for account in sorted(snapshots):
-            snap, hit = snapshots[account], self._cache.get(account)
-            cache[account] = hit if hit is not None and hit[0] is snap else (snap, _render_account(snap, self.text_only))
+        for key in sorted(snapshots, key=lambda k: (k[1], k[0])):
+            snap, hit = snapshots[key], self._cache.get(key)
+            if hit is not None and hit[0] is snap:
+                cache[key] = hit
+            elif snap.collector in self.families:
+                cache[key] = (snap, _render(self.families[snap.collector]([snap]), self.text_only))
         self._cache = cache
-        text = [_EMPTY_TEXT, *(blocks[0] for _, blocks in cache.values())]
+        text = [self._empty[0], *(blocks[0] for _, blocks in cache.values())]
         if self.text_only:
-            return Rendered(_join(text, packed=False)[0], b"", b"", b"")
-        openmetrics = [_EMPTY_OM, *(blocks[1] for _, blocks in cache.values())]
-        return Rendered(*_join(text), *_join(openmetrics))
+            return Rendered(_join(text, self._order, packed=False)[0], b"", b"", b"")
+        openmetrics = [self._empty[1], *(blocks[1] for _, blocks in cache.values())]
+        return Rendered(*_join(text, self._order), *_join(openmetrics, self._order))
+
+    def _order(self, name: bytes) -> tuple[int, int]:
+        """A family's place: the collectors' order, a gauge histogram's _gcount and _gsum after it."""
+        text, names = name.decode(), self._names
+        for rank, suffix in enumerate(("_gcount", "_gsum"), 1):
+            if text.endswith(suffix) and text.removesuffix(suffix) in names:
+                return names.index(text.removesuffix(suffix)), rank
+        return (names.index(text), 0) if text in names else (len(names), 0)
 
 
-def _join(accounts: list[Blocks], packed: bool = True) -> tuple[bytes, bytes]:
+def _join(accounts: list[Blocks], order: Callable[[bytes], tuple[int, int]],
+          packed: bool = True) -> tuple[bytes, bytes]:
     """One body from every account's blocks (the first holds every family's header), and its gzip form."""
     headers: dict[bytes, bytes] = {}
     for blocks in accounts:
         for name, (header, _, _) in blocks.items():
             headers.setdefault(name, header)
     plain, gz = [], []
-    for name in sorted(headers, key=_order):
+    for name in sorted(headers, key=order):
         plain.append(headers[name])
         gz.append(_gz_header(headers[name]) if packed else b"")
         for blocks in accounts:
@@ -125,17 +130,13 @@ def _gz_header(header: bytes) -> bytes:
     return _gz(header)
 
 
-def render(snapshots: Mapping[str, AccountSnapshot]) -> Rendered:
-    """A one-off rendering (no reuse between calls)."""
+def render(snapshots: Mapping[Key, Snapshot]) -> Rendered:
+    """A one-off rendering of every collector's families (no reuse between calls)."""
     return Renderer()(snapshots)
 
 
 def _gz(data: bytes) -> bytes:
     return gzip.compress(data, GZIP_LEVEL, mtime=0) if data else b""
-
-
-# Every family's header, from an empty rendering: families with no samples still show them.
-_EMPTY_TEXT, _EMPTY_OM = _render(DeviceCollector({}).collect())
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:

@@ -60,6 +60,26 @@ class ExporterMetrics:
             f"Latency of ThingSpace API requests including retries, by endpoint. {BG}",
             ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
         )
+        self.rate_limit = Gauge(
+            "thingspace_api_request_rate_limit",
+            "ThingSpace API requests per second the exporter currently allows itself, adapted to the API's "
+            "429 answers within THINGSPACE_MAX_REQUESTS_PER_SECOND; 0 = no limit. The exporter's own state, "
+            "updated in the background as requests are made.", registry=r,
+        )
+        self.collector_up = Gauge(
+            "thingspace_collector_up",
+            f"1 when the collector's latest run for the account succeeded, else 0. {BG}",
+            ["account", "collector"], registry=r,
+        )
+        self.collector_duration = Gauge(
+            "thingspace_collector_duration_seconds",
+            f"Wall time of the collector's latest run for the account. {BG}", ["account", "collector"], registry=r,
+        )
+        self.collector_errors = Counter(
+            "thingspace_collector_errors",
+            f"Collector runs that failed, by account, collector and reason. {BG}",
+            ["account", "collector", "reason"], registry=r,
+        )
         self.pages = Counter(
             "thingspace_pages_fetched", f"Device list pages fetched, by account. {BG}", ["account"], registry=r
         )

@@ -26,10 +26,12 @@ LANDING = f"""<!doctype html>
 
 
 def make_app(exporter: Any, authorize: Authorize | None = None,
-             extra_headers: Callable[[], Iterable[tuple[str, str]]] | None = None) -> Callable:
+             extra_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
+             page: Callable[[], bytes] = lambda: LANDING) -> Callable:
     """`exporter` offers .store, .metrics.registry, .collection (healthy(), ready). The server
     passes only GET and HEAD requests without a body; every request goes through `authorize`,
-    and every response carries `extra_headers()` (a web configuration's security headers)."""
+    and every response carries `extra_headers()` (a web configuration's security headers).
+    `page()` is the page at `/` (the status page, in the exporter)."""
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if extra_headers is not None:
@@ -46,7 +48,7 @@ def make_app(exporter: Any, authorize: Authorize | None = None,
             start_response("200 OK", [*headers, ("Content-Length", str(len(data)))])
             return [b"" if method == "HEAD" else data]
         if path == "/":
-            return _send(start_response, "200 OK", LANDING, "text/html; charset=utf-8")
+            return _send(start_response, "200 OK", page(), "text/html; charset=utf-8")
         if path == "/-/healthy":
             ok, why = exporter.collection.healthy()
             return _send(start_response, "200 OK" if ok else "503 Service Unavailable", why.encode() + b"\n")

@@ -6,9 +6,11 @@ import threading
 
 from .auth import Auth
 from .client import Client
+from .collectors import FAMILIES
 from .auth import Reload
 from .config import LOGIN_FAILURES_ALLOWED, Settings
 from .exposition import Renderer
+from . import sizing
 from .logs import get_logger
 from .loop import Collection
 from .metrics import ExporterMetrics
@@ -23,6 +25,10 @@ REQUEST_REASONS = ("timeout", "connection", "server_error", "rate_limited")
 CYCLE_REASONS = (*REQUEST_REASONS, "bad_json", "bad_page", "token_rejected", "session_rejected",
                  "credentials_rejected", "auth_backoff", "invalid_cursor", "stuck_cursor", "empty_page",
                  "missing_cursor", "invalid_parameter", "access_denied", "deadline", "internal_error")
+
+
+ENDPOINTS = {"devices": ("devices",), "firmware": ("firmware",), "licenses": ("subscriptions",),
+             "campaigns": ("campaigns", "campaign_devices")}  # the API endpoints each collector calls
 
 
 class Exporter:
@@ -46,9 +52,15 @@ class Exporter:
                          login_store=LoginFailures(s.state_dir, s.username) if s.state_dir else None,
                          reload=reload)
         self.client = Client(self.transport, self.auth, self.metrics, s.protocol)
-        self.store: SnapshotStore = SnapshotStore(Renderer(text_only))  # text_only: --once prints nothing else
+        families = {name: FAMILIES[name] for name in s.collectors}
+        self.store: SnapshotStore = SnapshotStore(Renderer(families, text_only))  # text_only: --once prints nothing else
         self.collection = Collection(s, self.client, self.store, self.metrics, self.log, self.stop)
         self._init_series()
+        devices = next((c for c in self.collection.collectors if c.name == "devices"), None)
+        for warning in sizing.warnings(s, getattr(devices, "listings", {})):
+            self.log.warning("listing_cannot_keep_up", **warning,
+                             fix="raise THINGSPACE_MAX_CONCURRENCY and THINGSPACE_MAX_REQUESTS_PER_SECOND, "
+                                 "or the deadline and interval (README: Sizing)")
 
     def _init_series(self) -> None:
         """Zero the common label sets, so increase() and alerts work from the first error."""
@@ -63,10 +75,14 @@ class Exporter:
             m.pages.labels(account)
             for reason in CYCLE_REASONS:
                 m.errors.labels(account, reason)
+            for name in s.collectors:
+                m.collector_up.labels(account, name).set(0)
+                for reason in REQUEST_REASONS:
+                    m.collector_errors.labels(account, name, reason)
         for kind in ("oauth", "login"):
             m.auth_rejections.labels(kind)
             m.auth_backoff.labels(kind).set(0)
-        for endpoint in ("token", "login", "devices"):
+        for endpoint in ("token", "login", *(e for name in s.collectors for e in ENDPOINTS[name])):
             m.requests.labels(endpoint)
             for reason in REQUEST_REASONS:
                 m.failures.labels(endpoint, reason)

@@ -1,57 +1,65 @@
-"""Immutable per-account snapshots, swapped in whole; readers never see a mix of two."""
+"""Immutable snapshots, one per collector and account, swapped in whole; readers never see a mix
+of two."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Callable, Generic, Mapping, TypeVar
-
-from .aggregation import AccountData
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 T = TypeVar("T")
+Key = tuple[str, str]  # (collector, account)
 
 
 @dataclass(frozen=True)
-class AccountSnapshot:
+class Snapshot:
     account: str
-    data: AccountData
-    completed_at: float  # unix time the listing completed
+    data: Any  # what the collector returned: AccountData for the device list
+    completed_at: float  # unix time the collection completed
+    collector: str = "devices"
+
+    @property
+    def key(self) -> Key:
+        return self.collector, self.account
 
 
 class SnapshotStore(Generic[T]):
     """Holds the published snapshots and whatever `derive` builds from them (the rendered
     exposition); both are replaced together, under one reference, on every change."""
 
-    def __init__(self, derive: Callable[[Mapping[str, AccountSnapshot]], T]) -> None:
+    def __init__(self, derive: Callable[[Mapping[Key, Snapshot]], T]) -> None:
         self._derive = derive
         self._lock = threading.Lock()
-        empty: Mapping[str, AccountSnapshot] = MappingProxyType({})
-        self._state: tuple[Mapping[str, AccountSnapshot], T] = (empty, derive(empty))
+        empty: Mapping[Key, Snapshot] = MappingProxyType({})
+        self._state: tuple[Mapping[Key, Snapshot], T] = (empty, derive(empty))
 
     @property
-    def snapshots(self) -> Mapping[str, AccountSnapshot]:
+    def snapshots(self) -> Mapping[Key, Snapshot]:
         return self._state[0]
 
     @property
     def derived(self) -> T:
         return self._state[1]
 
-    def publish(self, snapshot: AccountSnapshot) -> None:
+    def get(self, collector: str, account: str) -> Snapshot | None:
+        return self._state[0].get((collector, account))
+
+    def publish(self, snapshot: Snapshot) -> None:
         with self._lock:
             snaps = dict(self._state[0])
-            snaps[snapshot.account] = snapshot
+            snaps[snapshot.key] = snapshot
             self._swap(snaps)
 
-    def drop(self, account: str) -> bool:
+    def drop(self, collector: str, account: str) -> bool:
         with self._lock:
-            if account not in self._state[0]:
+            if (collector, account) not in self._state[0]:
                 return False
             snaps = dict(self._state[0])
-            del snaps[account]
+            del snaps[collector, account]
             self._swap(snaps)
             return True
 
-    def _swap(self, snaps: dict[str, AccountSnapshot]) -> None:
+    def _swap(self, snaps: dict[Key, Snapshot]) -> None:
         frozen = MappingProxyType(snaps)
         self._state = (frozen, self._derive(frozen))

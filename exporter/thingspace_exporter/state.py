@@ -1,4 +1,5 @@
-"""State that outlives the process, in THINGSPACE_STATE_DIR: small JSON files written atomically.
+"""State that outlives the process, in THINGSPACE_STATE_DIR: small JSON files written atomically:
+the count of rejected logins, and each account's device-list boundaries.
 
 A missing, unreadable or corrupt file reads as no state: it may cost a restart some caution or
 speed, never a wrong number or a crash. Times are wall-clock: monotonic ones mean nothing after a
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,40 @@ class LoginFailures:
         except FileNotFoundError:
             return False
         return True
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What an account's last device listing learnt: its page boundaries (for parallel segments),
+    how many pages it saw, their mean request time, and whether it reached the end."""
+
+    bounds: tuple[str, ...]
+    pages: int
+    page_seconds: float
+    complete: bool
+
+
+class Boundaries:
+    """The device list's page boundaries of one account (and protocol filter), across restarts."""
+
+    def __init__(self, state_dir: str, account: str, protocol: str) -> None:
+        key = hashlib.sha256(f"{account}\0{protocol}".encode("utf-8")).hexdigest()[:16]
+        self.path = Path(state_dir) / f"bounds-{key}.json"
+        self.account, self.protocol = account, protocol
+
+    def load(self) -> Listing | None:
+        """None without a usable file: then the first listing is sequential, nothing worse."""
+        doc = read(self.path)
+        if doc is None or doc.get("account") != self.account or doc.get("protocol") != self.protocol:
+            return None
+        bounds, pages, seconds, complete = (doc.get(k) for k in ("bounds", "pages", "page_seconds", "complete"))
+        if not (isinstance(bounds, list) and all(type(b) is str and b for b in bounds)
+                and type(pages) is int and pages >= 0 and type(seconds) in (int, float) and seconds >= 0
+                and type(complete) is bool):
+            return None
+        return Listing(tuple(bounds), pages, float(seconds), complete)
+
+    def save(self, listing: Listing) -> None:
+        write(self.path, {"account": self.account, "protocol": self.protocol, "bounds": list(listing.bounds),
+                          "pages": listing.pages, "page_seconds": listing.page_seconds,
+                          "complete": listing.complete})

@@ -14,7 +14,7 @@ from urllib3.util.retry import Retry
 from . import __version__
 from .errors import ApiError, Stopped, api_error
 from .metrics import ExporterMetrics
-from .ratelimit import RateLimiter
+from .ratelimit import UNLIMITED, RateLimiter
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0  # a longer Retry-After would stall the whole cycle
@@ -24,36 +24,32 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 32 * 1024
 CONNECT_TIMEOUT = 10.0
 USER_AGENT = f"thingspace-exporter/{__version__} (+https://github.com/thingspace-exporter)"
-ENDPOINTS = {"/oauth2/token": "token", "/session/login": "login", "/session/logout": "logout"}
-
-
-def endpoint_of(url: str) -> str:
-    for suffix, name in ENDPOINTS.items():
-        if suffix in url:
-            return name
-    return "devices"
-
-
-# The calling thread's cycle deadline, for the retry sleeps inside urllib3 (one Retry serves all).
-_deadline = threading.local()
+# The calling thread's request: its endpoint (the name the caller gave, for the retry counts), cycle
+# deadline (for the retry sleeps) and when the rate limiter let it go (for a 429's back-off), which
+# urllib3's Retry, shared by every call, cannot be told.
+_call = threading.local()
 
 
 class StoppableRetry(Retry):
-    """urllib3 Retry whose sleeps end at shutdown or the cycle deadline; Retry-After is capped."""
+    """urllib3 Retry whose sleeps end at shutdown or the cycle deadline; Retry-After is capped.
+    Every 429, the last one too, reaches the rate limiter, and a retry waits for its turn there."""
 
     stop: threading.Event = threading.Event()
     on_retry: Callable[[str, str], None] | None = None
+    limiter: RateLimiter | None = None
 
     def new(self, **kw: Any) -> StoppableRetry:
         retry = super().new(**kw)
-        retry.stop, retry.on_retry = self.stop, self.on_retry
+        retry.stop, retry.on_retry, retry.limiter = self.stop, self.on_retry, self.limiter
         return retry
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if response is not None and response.status == 429 and self.limiter is not None:
+            self.limiter.throttled(self.get_retry_after(response), getattr(_call, "sent", None))
         retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises when spent
         if self.on_retry is not None:
             reason = f"http_{response.status}" if response is not None else type(error).__name__.lower()
-            self.on_retry(endpoint_of(url or ""), reason)
+            self.on_retry(getattr(_call, "endpoint", "unknown"), reason)
         return retry
 
     def get_retry_after(self, response: Any) -> float | None:
@@ -64,11 +60,13 @@ class StoppableRetry(Retry):
         delay = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
         if delay is None:
             delay = self.get_backoff_time()
-        deadline = getattr(_deadline, "value", None)
+        deadline = getattr(_call, "deadline", None)
         if deadline is not None and time.monotonic() + delay >= deadline:
             raise ApiError("deadline", "cycle deadline reached while backing off")
         if delay > 0 and self.stop.wait(delay):
             raise Stopped()
+        if self.limiter is not None and getattr(_call, "sent", None) is not None:
+            _call.sent = self.limiter.acquire(self.stop)  # a retry is a request like any other
 
 
 class Transport:
@@ -78,14 +76,16 @@ class Transport:
         self.metrics = metrics
         self.stop = stop
         self.timeout = timeout
-        self.limiter = RateLimiter(rate)
+        # `rate` is a ceiling: the limiter finds the rate ThingSpace allows below it (ratelimit.py)
+        self.limiter = RateLimiter(
+            rate, on_change=lambda r: metrics.rate_limit.set(0.0 if r == UNLIMITED else r))
         retry = StoppableRetry(
             total=retries, connect=retries, read=retries, status=retries, other=0,
             allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
             backoff_factor=0.5, backoff_max=30.0, backoff_jitter=0.5,
             respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
         )
-        retry.stop = stop
+        retry.stop, retry.limiter = stop, self.limiter
         retry.on_retry = lambda endpoint, reason: metrics.retries.labels(endpoint, reason).inc()
         self.session = requests.Session()
         adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool_size)
@@ -112,11 +112,10 @@ class Transport:
             read_timeout = min(read_timeout, deadline - time.monotonic())
             if read_timeout <= 0:
                 raise self._fail(ApiError("deadline", "cycle deadline reached", endpoint))
-        if not during_shutdown:
-            self.limiter.acquire(self.stop)
+        _call.sent = None if during_shutdown else self.limiter.acquire(self.stop)
         self.metrics.requests.labels(endpoint).inc()
         started = time.perf_counter()
-        _deadline.value = deadline
+        _call.endpoint, _call.deadline = endpoint, deadline
         try:
             resp = self.session.request(
                 method, self.base_url + path, timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
@@ -135,10 +134,11 @@ class Transport:
             exc.endpoint = exc.endpoint or endpoint
             raise self._fail(exc) from None
         finally:
-            _deadline.value = None
+            _call.deadline = None
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         if not 200 <= resp.status_code < 300:
             raise self._fail(api_error(endpoint, resp.status_code, body))
+        self.limiter.succeeded()
         return body
 
     def _fail(self, exc: ApiError) -> ApiError:

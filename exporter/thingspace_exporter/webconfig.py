@@ -47,7 +47,7 @@ def load(path: str) -> WebConfig:
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise WebConfigError(f"cannot read {path}: {exc.strerror}") from None
+        raise WebConfigError(f"cannot read the file: {exc.strerror}") from None  # the path might be a misplaced secret
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""

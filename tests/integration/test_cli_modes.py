@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import json
 import subprocess
 import time
 
@@ -23,8 +24,9 @@ def test_once_prints_exact_metrics_and_exits_0(sim_factory):
     text = proc.stdout.decode()
     assert_matches(text, sim, ACCOUNTS)
     assert sim.faults.injected["rate_limit"] == 1 and sim.faults.injected["html_503"] == 1
-    summaries = [line for line in proc.stderr.decode().splitlines() if "collection_finished" in line]
-    assert len(summaries) == 2
+    summaries = [json.loads(line) for line in proc.stderr.decode().splitlines() if "collection_finished" in line]
+    assert sorted((s["account"], s["collector"], s["outcome"]) for s in summaries) == sorted(
+        (a, c, "success") for a in ACCOUNTS for c in ("devices", "firmware", "licenses", "campaigns"))
     for secret in SECRETS:
         assert secret.encode() not in proc.stdout + proc.stderr
     assert sim.requests["logout"] == 1

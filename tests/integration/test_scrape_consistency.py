@@ -14,7 +14,7 @@ from thingspace_exporter import server
 from thingspace_exporter.aggregation import AccountData
 from thingspace_exporter.exposition import render
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.snapshot import AccountSnapshot, SnapshotStore
+from thingspace_exporter.snapshot import Snapshot, SnapshotStore
 
 ACCOUNTS = ("0000123456-00001", "0000123456-00002")
 
@@ -41,7 +41,7 @@ def test_scrapes_see_whole_snapshots_while_swapping():
     def publisher(account: str) -> None:
         generation = 1
         while not stop.is_set():
-            store.publish(AccountSnapshot(account, data(generation), time.time()))
+            store.publish(Snapshot(account, data(generation), time.time()))
             swaps[account] += 1
             generation = generation % 7 + 1
 

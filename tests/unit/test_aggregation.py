@@ -219,11 +219,14 @@ def test_page_at_once_path_equals_the_device_by_device_path(rows, fetched_at):
                   "both": {"lastConnectionTime": when, "lastConnectTime": "N/A"}}.get(spelling, {spelling: when})
         docs.append(device(str(i), make="M", model=model, **{"lastConnectionTime": DROP, **fields}))
     page_devs = devs(*docs)
-    fast, careful = Aggregator(BUCKETS), Aggregator(BUCKETS)
+    fast, careful = Aggregator(BUCKETS, stalest=5), Aggregator(BUCKETS, stalest=5)
     fast.add(page_devs, fetched_at)
     careful.pages, careful.count = 1, len(page_devs)
-    careful._add_times(((d.make, d.model, d.lastConnectionTime, d.lastConnectTime) for d in page_devs), fetched_at)
+    careful._add_times(((d.make, d.model, d.lastConnectionTime, d.lastConnectTime, d.deviceId)
+                        for d in page_devs), fetched_at)
     a, b = fast.result(), careful.result()
+    assert [s[1:] for s in a.stalest] == [s[1:] for s in b.stalest]  # the same devices, in order
+    assert [s[0] for s in a.stalest] == pytest.approx([s[0] for s in b.stalest], abs=1e-6)
     assert a.unknown == b.unknown
     assert a.ages.keys() == b.ages.keys()
     for mk in a.ages:
@@ -235,17 +238,36 @@ def test_ages_are_moved_into_seconds_before_a_timedelta_could_overflow(monkeypat
     import thingspace_exporter.aggregation as aggregation_module
     from datetime import datetime, timedelta, timezone
 
-    # the limit's premise: that many ages as old as a known one fit in a timedelta
+    # the limit: as many ages as old as a known one can be now as fit in a timedelta
     oldest = datetime.now(timezone.utc) - aggregation_module._EARLIEST
-    assert oldest * aggregation_module._SUM_LIMIT < timedelta.max
+    assert oldest * aggregation_module._sum_limit(oldest) <= timedelta.max
+    with pytest.raises(OverflowError):
+        oldest * (aggregation_module._sum_limit(oldest) + 1)  # and not one more
     docs = [at_age(i * 1000 + 7, make=f"mk{i % 3}", n=str(i)) for i in range(30)]
     expected = agg(*docs)
-    monkeypatch.setattr(aggregation_module, "_SUM_LIMIT", 7)  # pages bigger than the limit, and flushes between
+    monkeypatch.setattr(aggregation_module, "_sum_limit", lambda oldest: 7)  # pages bigger than the limit, and flushes between
     a = Aggregator(BUCKETS)
     a.add(devs(*docs[:5]), NOW)
     a.add(devs(*docs[5:]), NOW)
     got = a.result()
     assert got.ages == expected.ages and got.count == 30
+
+
+def test_sums_stay_exact_when_the_clock_reads_2100():
+    """From about 2039, 40 000 ages since 1971 no longer fit in a timedelta; in 2100 about 21 000 do.
+    The limit comes from the page's time, so pages arriving in 2100 still sum exactly."""
+    from datetime import datetime, timezone
+
+    now = datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp()
+    one = '{"deviceId":"%d","make":"M","model":"X","lastConnectionTime":"1971-01-02 00:00:00 +0000 UTC"}'
+    body = ('{"hasMoreData":false,"deviceList":[' + ",".join(one % i for i in range(45_000)) + "]}").encode()
+    a = Aggregator(BUCKETS)
+    a.add(decode_page(body).deviceList, now)  # one page beyond the limit: summed in rounds
+    a.add(decode_page(body).deviceList, now + 60)  # and pages adding to what is not summed yet
+    cumulative, total = a.result().ages[("M", "X")]
+    assert cumulative == (0, 0, 0, 0, 0, 90_000)
+    age = now - parse_time("1971-01-02T00:00:00Z")
+    assert total == pytest.approx(45_000 * age + 45_000 * (age + 60), rel=1e-12)
 
 
 def test_a_huge_page_of_old_devices_does_not_overflow():
@@ -257,3 +279,37 @@ def test_a_huge_page_of_old_devices_does_not_overflow():
     cumulative, total = a.result().ages[("M", "X")]
     assert cumulative == (0, 0, 0, 0, 0, 60000)
     assert total == pytest.approx(60000 * (NOW - parse_time("1972-01-01T00:00:00Z")))
+
+
+# --- the stalest devices --------------------------------------------------------------------
+
+@given(st.lists(st.tuples(st.integers(0, 10**8), st.sampled_from(["t", "N/A", "zero", "go"])), min_size=0, max_size=120),
+       st.integers(0, 12), st.integers(1, 5))
+@settings(max_examples=200, deadline=None)
+def test_the_stalest_devices_are_exactly_the_oldest_known_however_the_pages_split(rows, keep, parts):
+    docs = []
+    for i, (age, kind) in enumerate(rows):
+        when = {"N/A": "N/A", "zero": "0001-01-01 00:00:00 +0000 UTC"}.get(kind, _go(NOW - age))
+        if kind == "t":
+            when = _go(NOW - age).replace(" +0000 UTC", "Z").replace(" ", "T")
+        docs.append(device(f"{i:03d}", make="M", model=f"m{i % 3}", lastConnectionTime=when))
+    # brute force: every known last connection, oldest first, ties by device id
+    known = sorted((NOW - age, f"{i:03d}") for i, (age, kind) in enumerate(rows) if kind in ("t", "go"))
+    want = [(when, ident) for when, ident in known[:keep]]
+    # one aggregator per segment, merged, as parallel paging does
+    chunks = [docs[k::parts] for k in range(parts)]
+    total = Aggregator(BUCKETS, stalest=keep)
+    for chunk in chunks:
+        agg = Aggregator(BUCKETS, stalest=keep)
+        for start in range(0, len(chunk), 7):  # several pages per segment
+            agg.add(devs(*chunk[start:start + 7]), NOW)
+        total.merge(agg)
+    got = total.result().stalest
+    assert [(round(when, 3), ident) for when, ident, _, _ in got] == [(round(w, 3), i) for w, i in want]
+    assert all(make == "M" for _, _, make, _ in got)
+
+
+def test_no_stalest_devices_kept_when_switched_off():
+    agg = Aggregator(BUCKETS)
+    agg.add(devs(device("1")), NOW)
+    assert agg.result().stalest == () and agg.oldest == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.grafana_queries import panel_queries, panels
-from thingspace_exporter.collector import DeviceCollector
+from thingspace_exporter.collectors import FAMILIES
 from thingspace_exporter.metrics import ExporterMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +38,11 @@ RECORDING_RULES = {
     "account_make_model:thingspace_devices_stale:ratio", "account:thingspace_devices_stale:ratio",
     "endpoint:thingspace_api_requests:rate5m", "endpoint_reason:thingspace_api_request_failures:rate5m",
     "endpoint_reason:thingspace_api_retries:rate5m",
+    "account_make_model:thingspace_devices_upgradable:sum", "account:thingspace_devices_upgradable:sum",
+    "account:thingspace_licenses:sum", "account:thingspace_licenses_used:sum", "account:thingspace_licenses_used:ratio",
+    "account_status:thingspace_campaigns:sum", "account_campaign:thingspace_campaign_devices:sum",
+    "account_campaign:thingspace_campaign_devices_upgraded:sum", "account_campaign:thingspace_campaign_devices_failed:sum",
+    "account_campaign:thingspace_campaign_devices_failed:ratio",
 }
 # Series names each metric family type puts on the wire (prometheus_client, _created disabled).
 SUFFIXES = {"counter": ("_total",), "gauge": ("",), "info": ("_info",), "histogram": ("_bucket", "_count", "_sum"),
@@ -52,7 +57,7 @@ def load(uid: str) -> dict:
 
 
 def exporter_series_names() -> set[str]:
-    families = [*DeviceCollector({}).collect(), *ExporterMetrics().registry.collect()]
+    families = [*(f for build in FAMILIES.values() for f in build([])), *ExporterMetrics().registry.collect()]
     return {family.name + suffix for family in families for suffix in SUFFIXES[family.type]}
 
 

@@ -11,7 +11,7 @@ from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.exposition import body, negotiate, render
 from thingspace_exporter.lastconnection import parse_time
-from thingspace_exporter.snapshot import AccountSnapshot
+from thingspace_exporter.snapshot import Snapshot
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29T07:43:08Z")
@@ -21,19 +21,19 @@ BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
 def snapshot(account, docs, fetched_at=NOW):
     a = Aggregator(BUCKETS)
     a.add(decode_page(json.dumps(page(docs)).encode()).deviceList, fetched_at)
-    return AccountSnapshot(account, a.result(), NOW)
+    return Snapshot(account, a.result(), NOW)
 
 
 @pytest.fixture
 def snaps():
     return {
-        "0000123456-00001": snapshot("0000123456-00001", [
+        ("devices", "0000123456-00001"): snapshot("0000123456-00001", [
             device("1", lastConnectionTime="2021-09-29T07:43:08Z"),
             device("2", status="suspended", protocol="HTTP,LWM2M", lastConnectionTime="2021-09-28T07:43:08Z",
                    softwareList=[{"name": 'App "quoted"\\', "version": "1.0"}]),
             device("3", make='we"ird\nmake', model="m/1", lastConnectionTime="N/A"),
         ]),
-        "acc two": snapshot("acc two", [device("4", lastConnectTime="2021-09-29 06:43:08 +0000 UTC",
+        ("devices", "acc two"): snapshot("acc two", [device("4", lastConnectTime="2021-09-29 06:43:08 +0000 UTC",
                                                lastConnectionTime=None)], fetched_at=NOW + 10),
     }
 
@@ -143,21 +143,24 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     from prometheus_client.openmetrics import exposition as om
 
     import thingspace_exporter.exposition as exposition_module
-    from thingspace_exporter.collector import DeviceCollector
+    from thingspace_exporter.collectors import devices
 
     calls = []
-    original = exposition_module._render_account
-    monkeypatch.setattr(exposition_module, "_render_account", lambda snap, *a: calls.append(snap.account) or original(snap, *a))
-    renderer = exposition_module.Renderer()
+    counted = lambda snapshots: calls.extend(s.account for s in snapshots) or devices.families(snapshots)  # noqa: E731
+    renderer = exposition_module.Renderer({"devices": counted})
     first, second = sorted(snaps)
     renderer({first: snaps[first]})
     renderer(dict(snaps))
-    changed = dict(snaps, **{first: snapshot(first, [device("9", lastConnectionTime="2021-09-29T07:00:00Z")])})
+    changed = {**snaps, first: snapshot(first[1], [device("9", lastConnectionTime="2021-09-29T07:00:00Z")])}
     rendered = renderer(changed)
-    assert calls == [first, second, first]  # each snapshot rendered once
+    assert calls == [first[1], second[1], first[1]]  # each snapshot rendered once
+
+    class All:
+        def collect(self):
+            return devices.families([changed[k] for k in sorted(changed, key=lambda k: k[1])])
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DeviceCollector(changed))
+    registry.register(All())
     by_family = lambda text: sorted(text_parse(text), key=lambda f: f.name)  # noqa: E731
     assert by_family(rendered.text.decode()) == by_family(generate_latest(registry).decode())
     full_om = om.generate_latest(registry).decode()
@@ -166,6 +169,20 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     assert gzip.decompress(rendered.openmetrics_gz) == rendered.openmetrics
     helps = [line for line in rendered.text.decode().splitlines() if line.startswith("# HELP")]
     assert len(helps) == len(set(helps))  # one header per family, whatever the number of accounts
+
+
+def test_each_collector_is_rendered_from_its_own_snapshots_and_only_enabled_ones(snaps):
+    from thingspace_exporter.collectors.licenses import LicenseData
+    from thingspace_exporter.exposition import Renderer
+    from thingspace_exporter.snapshot import Snapshot
+
+    both = {**snaps, ("licenses", "acc two"): Snapshot("acc two", LicenseData(100, 42), NOW, "licenses")}
+    text = Renderer()(both).text.decode()
+    assert 'thingspace_licenses{account="acc two"} 100.0' in text
+    assert 'thingspace_licenses_used{account="acc two"} 42.0' in text
+    assert "# HELP thingspace_campaigns " in text  # an enabled collector without data still has its headers
+    only_devices = Renderer({"devices": Renderer().families["devices"]})(both).text.decode()
+    assert "thingspace_licenses" not in only_devices and "thingspace_devices{" in only_devices
 
 
 def test_text_only_renderer_gives_the_same_text_and_nothing_else(snaps):

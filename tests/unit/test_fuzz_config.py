@@ -98,6 +98,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "max_retries": st.integers(0, 10), "max_concurrency": st.integers(1, 64),
     "shard_count": st.integers(1, 4), "shard_index": st.integers(0, 3), "state_dir": st.just(tempfile.gettempdir()),
     "web_config_file": st.just(os.devnull),  # an empty web configuration: plain HTTP, no auth
+    "collectors": st.lists(st.sampled_from(["devices", "firmware", "licenses", "campaigns"]), min_size=1).map(",".join),
+    "stalest_devices": st.integers(0, 10_000), "max_running_campaigns": st.integers(0, 10_000),
     "header_timeout_seconds": st.floats(0.001, 300), "idle_timeout_seconds": st.floats(0.001, 3600),
     "max_connections": st.integers(8, 10**6),
 }
@@ -123,6 +125,9 @@ FIELD_VALUES: dict[str, st.SearchStrategy] = {
     "shard_index": numberish,
     "state_dir": st.one_of(odd_text, anything),
     "web_config_file": st.one_of(odd_text, anything),
+    "collectors": st.one_of(odd_text, anything),
+    "stalest_devices": numberish,
+    "max_running_campaigns": numberish,
     "header_timeout_seconds": numberish,
     "idle_timeout_seconds": numberish,
     "max_connections": numberish,
@@ -197,6 +202,7 @@ def check(values: dict[str, Any], secret: str, password: str, changed: set[str])
     b = result.last_connection_buckets
     assert b and all(math.isfinite(x) and x > 0 for x in b) and b == sorted(set(b)), b
     assert 0 <= result.shard_index < result.shard_count <= 4
+    assert result.collectors and set(result.collectors) <= {"devices", "firmware", "licenses", "campaigns"}
     assert set(result.owned_accounts) <= set(result.accounts)
     assert result.accounts and len(set(result.accounts)) == len(result.accounts)
     assert all(isinstance(a, str) for a in result.accounts)

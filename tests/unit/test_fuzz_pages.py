@@ -177,7 +177,7 @@ def run(bodies_: list[bytes]) -> tuple[Any, StubClient, Collection, ExporterMetr
     try:
         cfg = load({"client_id": "fuzz-client", "client_secret": "fuzz-secret-XYZZY-1",
                     "username": "fuzz-user", "password": "fuzz-password-PLUGH-2",
-                    "accounts": ACCOUNT, "max_concurrency": 1, "base_url": "https://ts.test"})
+                    "accounts": ACCOUNT, "max_concurrency": 1, "base_url": "https://ts.test", "collectors": "devices"})
         client = StubClient(bodies_)
         metrics = ExporterMetrics(process=False)
         collection = Collection(cfg, client, SnapshotStore(render), metrics,  # type: ignore[arg-type]
@@ -256,7 +256,7 @@ def check_invariants(bodies_: list[bytes]) -> tuple[bool, StubClient, Collection
             assert devices is None or (isinstance(devices, list) and all(isinstance(d, dict) for d in devices))
             expected += len(devices or [])
             assert says_more(doc.get("hasMoreData")) is (i < len(client.served) - 1), doc.get("hasMoreData")
-        snap = collection.store.snapshots[ACCOUNT]
+        snap = collection.store.get("devices", ACCOUNT)
         assert snap.data.count == expected == finished[0]["devices"]
         assert snap.data.pages == len(client.served)
         text, om = parse_both(collection)
@@ -271,7 +271,7 @@ def check_invariants(bodies_: list[bytes]) -> tuple[bool, StubClient, Collection
         assert reason in PAGE_REASONS, reason
         assert errors == {reason: 1.0}, errors
         assert reason in finished[0]["error"]
-        assert ACCOUNT not in collection.store.snapshots
+        assert ("devices", ACCOUNT) not in collection.store.snapshots
         parse_both(collection)  # the (empty) exposition still parses
     return result, client, collection, lines
 
@@ -328,7 +328,7 @@ def test_well_formed_multi_page_listing_counts_every_page(pages, ascii_only):
     result, client, collection, _ = check_invariants(served)
     assert result is True
     assert client.cursors == ["0", *(p[-1]["deviceId"] for p in pages[:-1])]
-    assert collection.store.snapshots[ACCOUNT].data.count == sum(map(len, pages))
+    assert collection.store.get("devices", ACCOUNT).data.count == sum(map(len, pages))
 
 
 READ_FIELDS = ("make", "model", "firmware", "status", "protocol", "fotaEligible", "licenseAssigned",

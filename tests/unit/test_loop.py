@@ -28,7 +28,7 @@ class StubClient:
 
 
 def make(settings_factory, metrics, log, stop, client=None, **kw):
-    settings = settings_factory(**kw)
+    settings = settings_factory(**{"collectors": "devices", **kw})  # the stub lists devices only
     return Collection(settings, client or StubClient(), SnapshotStore(render), metrics, log, stop)
 
 
@@ -37,7 +37,7 @@ def test_ready_only_after_first_cycle(settings_factory, metrics, log, stop):
     assert not coll.ready.is_set()
     assert coll.run_cycle()
     assert coll.ready.is_set()
-    assert coll.store.snapshots["0000123456-00001"].data.count == 1
+    assert coll.store.get("devices", "0000123456-00001").data.count == 1
 
 
 def test_healthy_while_loop_runs_and_not_after_it_dies(settings_factory, metrics, log, stop):
@@ -85,7 +85,7 @@ def test_failure_keeps_snapshot_then_drops_it_when_stale(settings_factory, metri
     assert coll.run_cycle()
     client.fail = ApiError("server_error", "boom", "devices", 503)
     assert not coll.run_cycle()
-    assert "0000123456-00001" in coll.store.snapshots
+    assert ("devices", "0000123456-00001") in coll.store.snapshots
     assert metrics.published.labels("0000123456-00001")._value.get() == 1
     time.sleep(0.25)
     assert not coll.run_cycle()
@@ -118,7 +118,7 @@ def test_parallel_error_falls_back_to_a_sequential_walk(settings_factory, metric
     assert coll.run_cycle()
     assert client.cursors[-1] == "0"  # the sequential walk started over
     assert "parallel_listing_fallback" in log_stream.getvalue()
-    assert coll.store.snapshots["0000123456-00001"].data.count == 1
+    assert coll.store.get("devices", "0000123456-00001").data.count == 1
 
 
 def test_stop_ends_the_loop_promptly(settings_factory, metrics, log, stop):

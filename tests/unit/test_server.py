@@ -20,7 +20,7 @@ from thingspace_exporter import server
 from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.exposition import render
-from thingspace_exporter.snapshot import AccountSnapshot, SnapshotStore
+from thingspace_exporter.snapshot import Snapshot, SnapshotStore
 from tests.pki import make_pki
 from ts_builders import device, page
 
@@ -86,7 +86,7 @@ def get(url, path, method="GET", headers=None):
 def publish(exporter):
     a = Aggregator((3600.0,))
     a.add(decode_page(json.dumps(page([device("1")])).encode()).deviceList, 1.6e9)
-    exporter.store.publish(AccountSnapshot("acc", a.result(), 1.6e9))
+    exporter.store.publish(Snapshot("acc", a.result(), 1.6e9))
 
 
 def test_metrics_text(url, exporter):

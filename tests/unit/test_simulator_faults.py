@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -219,3 +220,155 @@ def test_cli_schedule_injects_faults_into_the_named_requests():
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
     assert codes == [200, 503, 503, 200]
+
+
+# --- faults on the other FOTA endpoints ------------------------------------------------
+@pytest.fixture
+def fota(env):
+    """(sim, faults, get(endpoint, **query)) for the firmware, licence and campaign endpoints."""
+    sim, faults, _ = env
+    http = requests.Session()
+    token = http.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
+                      data={"grant_type": "client_credentials"}).json()["access_token"]
+    http.headers["Authorization"] = f"Bearer {token}"
+    http.headers["VZ-M2M-Token"] = http.post(sim.base_url + "/api/m2m/v1/session/login",
+                                             json={"username": "demo-user", "password": "demo-password"}
+                                             ).json()["sessionToken"]
+    running = sim.running_campaigns(ACC)[0]
+    paths = {"firmware": f"firmware/{ACC}", "subscriptions": f"subscriptions/{ACC}",
+             "campaigns": f"reports/{ACC}/firmware/campaigns", "campaign_devices": f"reports/{ACC}/campaigns/{running}/devices"}
+    defaults = {"campaigns": {"campaignStatus": "CampaignScheduled"}}
+
+    def get(endpoint, timeout=5, **query):
+        return http.get(f"{sim.base_url}/api/fota/v3/{paths[endpoint]}", params={**defaults.get(endpoint, {}), **query},
+                        timeout=timeout)
+    return sim, faults, get
+
+
+OTHER = ["firmware", "subscriptions", "campaigns", "campaign_devices"]
+PAGED = {"campaigns": ("lastSeenCampaignId", "campaignList"), "campaign_devices": ("lastSeenDeviceId", "deviceList")}
+
+
+@pytest.mark.parametrize("endpoint", OTHER)
+@pytest.mark.parametrize("kind", ["rate_limit", "server_error", "html_503", "session_invalid"])
+def test_error_faults_on_the_other_endpoints(fota, endpoint, kind):
+    sim, faults, get = fota
+    faults.schedule(kind, endpoint=endpoint)
+    faults.schedule(kind, endpoint="devices")  # another endpoint's plan is left alone
+    assert get(endpoint).status_code == EXPECTED_STATUS[kind]
+    assert get(endpoint).status_code == 200
+    assert faults.injected == {kind: 1} and sim.requests[endpoint] == 2
+
+
+@pytest.mark.parametrize("endpoint", OTHER)
+def test_body_faults_on_the_other_endpoints(fota, endpoint):
+    sim, faults, get = fota
+    full = get(endpoint).content
+    faults.schedule("truncated_json", endpoint=endpoint)
+    faults.schedule("malformed_json", endpoint=endpoint)
+    cut, bad = get(endpoint), get(endpoint)
+    assert cut.status_code == 200 and full.startswith(cut.content) and len(cut.content) == len(full) // 2
+    for r in (cut, bad):
+        with pytest.raises(ValueError):
+            json.loads(r.content)
+
+
+@pytest.mark.parametrize("endpoint", OTHER)
+def test_token_and_session_faults_on_the_other_endpoints(fota, endpoint):
+    sim, faults, get = fota
+    faults.schedule("session_expiry", endpoint=endpoint)
+    for _ in range(2):  # the session really is gone
+        assert get(endpoint).json()["errorCode"].endswith("SessionToken.Expired")
+
+
+def test_timeout_on_the_subscriptions_endpoint(fota):
+    sim, faults, get = fota
+    faults.schedule("timeout", endpoint="subscriptions")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        get("subscriptions", timeout=0.5)
+    assert get("subscriptions").status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", sorted(PAGED))
+def test_page_faults_on_the_paged_endpoints(fota, endpoint):
+    sim, faults, get = fota
+    cursor_key, list_key = PAGED[endpoint]
+    first = get(endpoint).json()
+    cursor = first[list_key][0][("id" if endpoint == "campaigns" else "deviceId")]
+    faults.schedule("stuck_cursor", endpoint=endpoint)
+    stuck = get(endpoint, **{cursor_key: cursor}).json()
+    assert stuck["hasMoreData"] is True and stuck[cursor_key] == cursor and stuck[list_key]
+    faults.schedule("empty_page", endpoint=endpoint)
+    empty = get(endpoint).json()
+    assert empty[list_key] == [] and empty["hasMoreData"] is True
+    faults.schedule("invalid_cursor", endpoint=endpoint)
+    invalid = get(endpoint, **{cursor_key: cursor})
+    name = cursor_key[0].upper() + cursor_key[1:]
+    assert invalid.status_code == 400 and invalid.json() == {"errorCode": "INVALID_PARAMETER",
+                                                             "errorMessage": f"{name} Not Valid"}
+    assert get(endpoint).json() == first
+
+
+@pytest.mark.parametrize("endpoint", ["firmware", "subscriptions"])
+def test_page_faults_are_refused_where_there_are_no_pages(endpoint):
+    faults = Faults()
+    for kind in ("stuck_cursor", "empty_page", "invalid_cursor"):
+        with pytest.raises(ValueError):
+            faults.schedule(kind, endpoint=endpoint)
+    with pytest.raises(ValueError):
+        faults.schedule("server_error", endpoint="no-such-endpoint")
+
+
+def test_random_rates_apply_only_to_the_listed_endpoints(fota):
+    sim, faults, get = fota
+    faults.rates.update(server_error=0.5, stuck_cursor=0.5)
+    assert all(get(e).status_code == 200 for e in OTHER for _ in range(5))  # only devices by default
+    faults.endpoints = ("devices", "campaigns", "firmware")
+    codes = [get("campaigns").status_code for _ in range(30)]
+    assert 0 < codes.count(500) < 30
+    firmware = [get("firmware") for _ in range(30)]
+    assert all(isinstance(r.json(), list) for r in firmware if r.status_code == 200)  # never a stuck "page"
+    assert {r.status_code for r in firmware} == {200, 500}
+    assert all(get(e).status_code == 200 for e in ("subscriptions", "campaign_devices") for _ in range(5))
+
+
+def test_cli_serves_the_other_endpoints_with_their_options():
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
+         "--port", "0", "--accounts", f"{ACC}=300", "--campaigns", f"{ACC}=30", "--campaign-page-size", "2",
+         "--campaign-devices", "25", "--campaign-device-page-size", "10", "--campaign-failed-share", "0.5",
+         "--licenses", f"{ACC}=0.5", "--schedule", "unavailable:subscriptions@1"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        base = proc.stderr.readline().split(" listening on ")[1].split()[0]
+        http = requests.Session()
+        token = http.post(base + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
+                          data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        http.headers["VZ-M2M-Token"] = http.post(base + "/api/m2m/v1/session/login", timeout=5, json={
+            "username": "demo-user", "password": "demo-password"}).json()["sessionToken"]
+        fota = base + "/api/fota/v3/"
+        subs = [http.get(fota + f"subscriptions/{ACC}", timeout=5) for _ in range(3)]
+        running = http.get(fota + f"reports/{ACC}/firmware/campaigns", timeout=5,
+                           params={"campaignStatus": "CampaignScheduled"}).json()
+        devices = http.get(fota + f"reports/{ACC}/campaigns/{running['campaignList'][0]['id']}/devices",
+                           timeout=5).json()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert [r.status_code for r in subs] == [200, 503, 200]
+    licences = subs[0].json()
+    assert licences["licenseCount"] == math.ceil(licences["licenseUsedCount"] / 0.5)
+    assert len(running["campaignList"]) == 2 and running["hasMoreData"] is True
+    assert devices["totalDevice"] == 25 and len(devices["deviceList"]) == 10 and devices["hasMoreData"]
+
+
+@pytest.mark.parametrize("argv", [["--campaigns", "x"], ["--campaign-page-size", "0"], ["--campaign-devices", "-1"],
+                                  ["--campaign-failed-share", "2"], ["--licenses", f"{ACC}=1.5"],
+                                  ["--licenses", f"{ACC}=many"], ["--fault-endpoints", "nope"],
+                                  ["--schedule", "stuck_cursor:firmware@0"], ["--schedule", "html_503:nope@0"]])
+def test_cli_rejects_bad_options_of_the_other_endpoints(argv, capsys):
+    from thingspace_exporter.simulator.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2

@@ -38,6 +38,23 @@ class Client:
         return self.http.get(f"{self.base}/api/fota/v3/devices/{requests.utils.quote(account, safe='')}",
                              headers=headers, params=params, timeout=timeout)
 
+    def fota(self, path: str, headers: dict, timeout=5, **params) -> requests.Response:
+        """GET any FOTA v3 path (after /api/fota/v3/)."""
+        return self.http.get(f"{self.base}/api/fota/v3/{path}", headers=headers, params=params, timeout=timeout)
+
+    def walk(self, path: str, headers: dict, cursor_key: str, **params) -> list[dict]:
+        """Every page of a paged FOTA endpoint, following its cursor from "0"."""
+        pages, cursor = [], "0"
+        for _ in range(10_000):
+            r = self.fota(path, headers, **{cursor_key: cursor}, **params)
+            assert r.status_code == 200, r.text
+            pages.append(r.json())
+            if not pages[-1]["hasMoreData"]:
+                assert pages[-1][cursor_key] == "0"
+                return pages
+            cursor = pages[-1][cursor_key]
+        raise AssertionError("paging never ended")
+
     def pages(self, account: str, headers: dict, **params) -> list[dict]:
         pages, cursor = [], "0"
         for _ in range(10_000):
@@ -374,3 +391,61 @@ def test_deep_page_of_a_5m_fleet_is_fast_and_memory_flat():
         assert body["deviceList"][0]["deviceId"] > cursor
         assert elapsed < 1.5
         assert peak < 30_000_000  # one page's worth, not 5M devices' worth
+
+
+# --- the other read-only FOTA endpoints: same tokens, same account rules ----------------
+def other_endpoints(sim, account: str) -> dict[str, tuple[str, dict]]:
+    """endpoint name -> (path after /api/fota/v3/, query) for one account."""
+    campaign = sim.running_campaigns(A)[0]
+    return {"firmware": (f"firmware/{account}", {"protocol": "LWM2M"}),
+            "subscriptions": (f"subscriptions/{account}", {}),
+            "campaigns": (f"reports/{account}/firmware/campaigns", {"campaignStatus": "CampaignScheduled"}),
+            "campaign_devices": (f"reports/{account}/campaigns/{campaign}/devices", {})}
+
+
+@pytest.mark.parametrize("endpoint", ["firmware", "subscriptions", "campaigns", "campaign_devices"])
+def test_other_endpoints_check_both_tokens(sim, client, headers, endpoint):
+    path, query = other_endpoints(sim, A)[endpoint]
+    assert client.fota(path, headers, **query).status_code == 200
+    no_bearer = client.fota(path, {"VZ-M2M-Token": headers["VZ-M2M-Token"]}, **query)
+    assert no_bearer.status_code == 401 and no_bearer.json()["fault"]["code"] == "900902"
+    bad_bearer = client.fota(path, {**headers, "Authorization": "Bearer nope"}, **query)
+    assert bad_bearer.status_code == 401 and bad_bearer.json()["fault"]["code"] == "900901"
+    no_session = client.fota(path, {"Authorization": headers["Authorization"]}, **query)
+    assert no_session.json()["errorCode"] == "UnifiedWebService.REQUEST_FAILED.SessionToken.Format"
+    unknown = client.fota(path, {**headers, "VZ-M2M-Token": "nope"}, **query)
+    assert unknown.json()["errorCode"] == "UnifiedWebService.INPUT_INVALID.SessionToken.Invalid"
+    sim.expire_sessions()
+    expired = client.fota(path, headers, **query)
+    assert expired.status_code == 400
+    assert expired.json()["errorCode"] == "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired"
+    assert sim.requests[endpoint] == 6 and sim.requests["devices"] == 0
+
+
+@pytest.mark.parametrize("endpoint", ["firmware", "subscriptions", "campaigns", "campaign_devices"])
+def test_other_endpoints_follow_the_account_rules_and_deactivation(sim, client, headers, endpoint):
+    for name, message in (("not-an-account", "Invalid account name format"),
+                          ("0000123456-00009", "Inactive account")):
+        path, query = other_endpoints(sim, name)[endpoint]
+        r = client.fota(path, headers, **query)
+        assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": message}
+    path, query = other_endpoints(sim, A)[endpoint]
+    sim.deactivate(A)
+    r = client.fota(path, headers, **query)
+    assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": "Inactive account"}
+    other_path, other_query = other_endpoints(sim, B)[endpoint]
+    if endpoint != "campaign_devices":  # that campaign belongs to A
+        assert client.fota(other_path, headers, **other_query).status_code == 200
+    sim.reactivate(A)
+    assert client.fota(path, headers, **query).status_code == 200
+
+
+def test_other_endpoints_are_get_only_and_exact_paths(sim, client, headers):
+    for endpoint, (path, _) in other_endpoints(sim, A).items():
+        r = client.http.put(f"{client.base}/api/fota/v3/{path}", headers=headers, timeout=5)
+        assert r.status_code == 405 and r.headers["Allow"] == "GET", endpoint
+    for path in (f"firmware/{A}/devices", f"firmware/{A}/async/123", f"reports/{A}/campaigns", f"subscriptions/",
+                 f"reports/{A}/firmware/campaigns/x", f"reports/{A}/campaigns//devices"):
+        r = client.fota(path, headers)
+        assert r.status_code == 400 and r.json()["fault"]["code"] == "900906", path
+    assert set(sim.requests) <= {"token", "login", "firmware", "subscriptions", "campaigns", "campaign_devices"}

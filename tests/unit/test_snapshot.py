@@ -7,7 +7,7 @@ from types import MappingProxyType
 import pytest
 
 from thingspace_exporter.aggregation import Aggregator
-from thingspace_exporter.snapshot import AccountSnapshot, SnapshotStore
+from thingspace_exporter.snapshot import Snapshot, SnapshotStore
 
 
 def data(n):
@@ -22,27 +22,29 @@ def test_starts_empty_with_derived_state():
 
 
 def test_publish_replaces_and_derives_together():
-    store = SnapshotStore(lambda snaps: {a: s.data.count for a, s in snaps.items()})
-    store.publish(AccountSnapshot("a", data(1), 1.0))
-    store.publish(AccountSnapshot("b", data(2), 1.0))
-    store.publish(AccountSnapshot("a", data(3), 2.0))
-    assert store.derived == {"a": 3, "b": 2}
-    assert store.snapshots["a"].completed_at == 2.0
+    store = SnapshotStore(lambda snaps: {key: s.data.count for key, s in snaps.items()})
+    store.publish(Snapshot("a", data(1), 1.0))
+    store.publish(Snapshot("b", data(2), 1.0))
+    store.publish(Snapshot("a", data(3), 2.0))
+    store.publish(Snapshot("a", data(4), 2.0, collector="licenses"))  # another collector, same account
+    assert store.derived == {("devices", "a"): 3, ("devices", "b"): 2, ("licenses", "a"): 4}
+    assert store.snapshots["devices", "a"].completed_at == 2.0
+    assert store.get("licenses", "a").data.count == 4 and store.get("licenses", "b") is None
 
 
 def test_published_mapping_is_read_only_and_old_views_do_not_change():
     store = SnapshotStore(lambda snaps: None)
-    store.publish(AccountSnapshot("a", data(1), 1.0))
+    store.publish(Snapshot("a", data(1), 1.0))
     old = store.snapshots
     assert isinstance(old, MappingProxyType)
     with pytest.raises(TypeError):
         old["b"] = None  # type: ignore[index]
-    store.publish(AccountSnapshot("b", data(2), 1.0))
-    assert list(old) == ["a"] and sorted(store.snapshots) == ["a", "b"]
+    store.publish(Snapshot("b", data(2), 1.0))
+    assert list(old) == [("devices", "a")] and sorted(store.snapshots) == [("devices", "a"), ("devices", "b")]
 
 
 def test_snapshot_is_immutable():
-    snap = AccountSnapshot("a", data(1), 1.0)
+    snap = Snapshot("a", data(1), 1.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.account = "b"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -51,9 +53,11 @@ def test_snapshot_is_immutable():
 
 def test_drop():
     store = SnapshotStore(lambda snaps: len(snaps))
-    store.publish(AccountSnapshot("a", data(1), 1.0))
-    assert store.drop("a") is True and store.derived == 0
-    assert store.drop("a") is False
+    store.publish(Snapshot("a", data(1), 1.0))
+    store.publish(Snapshot("a", data(1), 1.0, collector="campaigns"))
+    assert store.drop("devices", "a") is True and store.derived == 1
+    assert store.drop("devices", "a") is False
+    assert store.get("campaigns", "a") is not None  # one collector's drop leaves the others
 
 
 def test_concurrent_publishes_lose_nothing_and_stay_consistent():
@@ -61,7 +65,7 @@ def test_concurrent_publishes_lose_nothing_and_stay_consistent():
 
     def publish(prefix):
         for i in range(200):
-            store.publish(AccountSnapshot(f"{prefix}{i}", data(i), 1.0))
+            store.publish(Snapshot(f"{prefix}{i}", data(i), 1.0))
 
     threads = [threading.Thread(target=publish, args=(p,)) for p in "abcd"]
     for t in threads:

@@ -52,3 +52,29 @@ def test_the_file_names_the_user_but_holds_no_secret(tmp_path):
     store.save(1, 5.0)
     assert json.loads(store.path.read_text()) == {"username": "m2m-user", "failures": 1, "retry_at": 5.0}
     assert "m2m-user" not in store.path.name
+
+
+def test_boundaries_round_trip_per_account_and_protocol(tmp_path):
+    from thingspace_exporter.state import Boundaries, Listing
+
+    listing = Listing(("350000000001000", "350000000002000"), 3, 0.25, True)
+    Boundaries(str(tmp_path), "acc", "LWM2M").save(listing)
+    assert Boundaries(str(tmp_path), "acc", "LWM2M").load() == listing
+    assert Boundaries(str(tmp_path), "acc", "HTTP").load() is None  # another listing altogether
+    assert Boundaries(str(tmp_path), "other", "LWM2M").load() is None
+
+
+@pytest.mark.parametrize("doc", [
+    "{", "[]", '{"account": "acc", "protocol": "LWM2M"}',
+    '{"account": "acc", "protocol": "LWM2M", "bounds": [1], "pages": 1, "page_seconds": 0.1, "complete": true}',
+    '{"account": "acc", "protocol": "LWM2M", "bounds": [""], "pages": 1, "page_seconds": 0.1, "complete": true}',
+    '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": -1, "page_seconds": 0.1, "complete": true}',
+    '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": 1, "page_seconds": "x", "complete": true}',
+    '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": 1, "page_seconds": 0.1, "complete": 1}',
+])
+def test_unusable_boundaries_read_as_none(tmp_path, doc):
+    from thingspace_exporter.state import Boundaries
+
+    store = Boundaries(str(tmp_path), "acc", "LWM2M")
+    store.path.write_text(doc)
+    assert store.load() is None

@@ -10,7 +10,7 @@ import responses
 
 from thingspace_exporter import transport as transport_mod
 from thingspace_exporter.errors import ApiError, Stopped
-from thingspace_exporter.transport import USER_AGENT, Transport, endpoint_of
+from thingspace_exporter.transport import USER_AGENT, Transport
 from ts_builders import BASE, sample, wait_for
 
 
@@ -31,11 +31,16 @@ def make(metrics, stop):
         t.close()
 
 
-def test_endpoint_of():
-    assert endpoint_of("/api/ts/v1/oauth2/token") == "token"
-    assert endpoint_of("/api/m2m/v1/session/login") == "login"
-    assert endpoint_of("/api/m2m/v1/session/logout") == "logout"
-    assert endpoint_of("/api/fota/v3/devices/x") == "devices"
+def test_retries_are_counted_under_the_endpoint_the_caller_names(tiny_server, make, metrics):
+    """Not guessed from the URL: a path the transport has never heard of is counted as named."""
+    tiny_server.script = [{"status": 503, "body": b""}, {"body": {"ok": 1}},
+                          {"status": 502, "body": b""}, {"body": {"ok": 2}}]
+    t = make(tiny_server.url)
+    t.request("campaign_devices", "GET", "/api/fota/v3/reports/a/campaigns/c/devices")
+    t.request("licenses", "GET", "/api/fota/v3/devices/looks-like-devices")
+    assert sample(metrics, "thingspace_api_retries_total", endpoint="campaign_devices", reason="http_503") == 1
+    assert sample(metrics, "thingspace_api_retries_total", endpoint="licenses", reason="http_502") == 1
+    assert not sample(metrics, "thingspace_api_retries_total", endpoint="devices", reason="http_502")
 
 
 def test_success_sends_user_agent_and_counts(tiny_server, make, metrics):
@@ -66,6 +71,45 @@ def test_429_retries_spent_is_rate_limited(tiny_server, make, metrics):
         t.request("devices", "GET", "/x")
     assert e.value.reason == "rate_limited" and e.value.status == 429
     assert len(tiny_server.requests) == 3
+
+
+def test_the_last_429_too_slows_the_shared_rate_and_holds_back_the_next_request(tiny_server, make, metrics):
+    tiny_server.script = [{"status": 429, "headers": {"Retry-After": "1"}, "body": b""}, {"body": {"ok": 1}}]
+    t = make(tiny_server.url, retries=0, rate=50)
+    assert sample(metrics, "thingspace_api_request_rate_limit") == 50
+    with pytest.raises(ApiError) as e:
+        t.request("devices", "GET", "/x")
+    throttled_at = time.monotonic()
+    assert e.value.reason == "rate_limited"
+    assert t.limiter.rate < 50 and t.limiter.limit is not None  # no retry, yet the limiter heard of it
+    assert sample(metrics, "thingspace_api_request_rate_limit") == t.limiter.rate
+    t.request("firmware", "GET", "/y")
+    assert time.monotonic() - throttled_at >= 0.9  # another endpoint's request waited for Retry-After
+    assert sample(metrics, "thingspace_api_request_rate_limit") > t.limiter.limit * 0.7 - 1e-9  # grown
+
+
+def test_a_429_holds_back_every_caller_not_just_the_retrying_one(tiny_server, make):
+    tiny_server.script = [*[{"body": {"ok": 1}}] * 10, {"status": 429, "headers": {"Retry-After": "1"}, "body": b""},
+                          {"body": {"ok": 1}}]
+    t = make(tiny_server.url)
+    for _ in range(10):  # some traffic first, so the rate after the 429 is not a crawl
+        t.request("devices", "GET", "/")
+    first = threading.Thread(target=t.request, args=("devices", "GET", "/a"))
+    first.start()
+    assert wait_for(lambda: t.limiter.limit is not None)  # the 429 has been answered
+    started = time.monotonic()
+    t.request("devices", "GET", "/b")
+    assert time.monotonic() - started >= 0.8
+    first.join(10)
+    assert [r["path"] for r in tiny_server.requests[11:]] in (["/a", "/b"], ["/b", "/a"])
+
+
+def test_no_ceiling_shows_as_0_until_a_429(tiny_server, make, metrics):
+    tiny_server.script = [{"body": {"ok": 1}}]
+    t = make(tiny_server.url)
+    for _ in range(5):
+        t.request("devices", "GET", "/x")
+    assert sample(metrics, "thingspace_api_request_rate_limit") == 0
 
 
 def test_5xx_retried_then_fails_with_server_error(tiny_server, make, metrics):

@@ -3,7 +3,13 @@ function per fault kind that turns a request context into a reply.
 
 Random ``rates`` apply only to the endpoints in ``Faults.endpoints``
 ("devices" by default) so a demo never trips the login lockout by accident;
-``schedule`` can target any endpoint ("token", "login", "logout", "devices").
+``schedule`` can target any endpoint ("token", "login", "logout", "devices",
+"firmware", "subscriptions", "campaigns", "campaign_devices").
+
+The page-shaping kinds (stuck_cursor, empty_page, invalid_cursor) act on the
+paged endpoints (``PAGED``: their cursor and list keys); on firmware and
+subscriptions, which have no pages, scheduling one is refused and random rates
+skip them.
 """
 from __future__ import annotations
 
@@ -26,6 +32,8 @@ class FaultContext:
     normal: Callable[[], Response]         # the reply without any fault
     page: Callable[[], dict | Response]    # the page dict, or the error reply
     cursor: str = "0"
+    cursor_key: str = "lastSeenDeviceId"
+    list_key: str = "deviceList"
     expire_token: Callable[[], None] = lambda: None
     expire_sessions: Callable[[], None] = lambda: None
     session_error: Callable[[str], Response] = lambda kind: Response(400)
@@ -35,9 +43,14 @@ class FaultContext:
 
 
 def rate_limit(ctx: FaultContext) -> Response:
+    return throttled(1)
+
+
+def throttled(retry_after: int) -> Response:
+    """The gateway's 429 (also what the simulator's hidden rate limit answers)."""
     reply = json_reply(429, {"fault": {"code": "900802", "message": "Message throttled out",
                                        "description": "You have exceeded your quota"}})
-    reply.headers["Retry-After"] = "1"
+    reply.headers["Retry-After"] = str(retry_after)
     return reply
 
 
@@ -107,19 +120,20 @@ def session_format(ctx: FaultContext) -> Response:
 
 def stuck_cursor(ctx: FaultContext) -> Response:
     def stick(page):
-        return {**page, "hasMoreData": True, "lastSeenDeviceId": ctx.cursor}
+        return {**page, "hasMoreData": True, ctx.cursor_key: ctx.cursor}
     return _page_reply(ctx, stick)
 
 
 def empty_page(ctx: FaultContext) -> Response:
     def empty(page):
-        cursor = page["lastSeenDeviceId"] if page["hasMoreData"] else ctx.cursor
-        return {**page, "hasMoreData": True, "lastSeenDeviceId": cursor, "deviceList": []}
+        cursor = page[ctx.cursor_key] if page["hasMoreData"] else ctx.cursor
+        return {**page, "hasMoreData": True, ctx.cursor_key: cursor, ctx.list_key: []}
     return _page_reply(ctx, empty)
 
 
 def invalid_cursor(ctx: FaultContext) -> Response:
-    return json_reply(400, {"errorCode": "INVALID_PARAMETER", "errorMessage": "LastSeenDeviceId Not Valid"})
+    name = ctx.cursor_key[0].upper() + ctx.cursor_key[1:]  # "LastSeenDeviceId", "LastSeenCampaignId"
+    return json_reply(400, {"errorCode": "INVALID_PARAMETER", "errorMessage": f"{name} Not Valid"})
 
 
 def _page_reply(ctx: FaultContext, change: Callable[[dict], dict]) -> Response:
@@ -136,6 +150,14 @@ KINDS: dict[str, Callable[[FaultContext], Response | None]] = {
         timeout, malformed_json, truncated_json, token_expiry, session_expiry, session_invalid,
         session_format, stuck_cursor, empty_page, invalid_cursor)
 }
+
+
+# endpoint -> (cursor key, list key) of its pages
+PAGED = {"devices": ("lastSeenDeviceId", "deviceList"), "campaigns": ("lastSeenCampaignId", "campaignList"),
+         "campaign_devices": ("lastSeenDeviceId", "deviceList")}
+ENDPOINTS = ("token", "login", "logout", "devices", "firmware", "subscriptions", "campaigns", "campaign_devices")
+PAGE_KINDS = frozenset({"stuck_cursor", "empty_page", "invalid_cursor"})
+UNPAGED = frozenset({"firmware", "subscriptions"})  # FOTA endpoints without pages
 
 
 @dataclass
@@ -164,6 +186,10 @@ class Faults:
 
     def schedule(self, kind: str, count: int = 1, endpoint: str = "devices", after: int = 0) -> None:
         _check(kind)
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; known: {', '.join(ENDPOINTS)}")
+        if kind in PAGE_KINDS and endpoint in UNPAGED:
+            raise ValueError(f"{kind} shapes pages; {endpoint} has none")
         with self._lock:
             self._plan.append(_Scheduled(kind, endpoint, after, count))
 
@@ -182,7 +208,7 @@ class Faults:
             self._plan = [item for item in self._plan if item.remaining > 0]
             if chosen is None and endpoint in self.endpoints:
                 for kind, rate in sorted(self.rates.items()):
-                    if self._rng.random() < rate:
+                    if self._rng.random() < rate and not (kind in PAGE_KINDS and endpoint in UNPAGED):
                         chosen = _check(kind)
                         break
             if chosen is not None:

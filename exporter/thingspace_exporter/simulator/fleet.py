@@ -24,6 +24,8 @@ import random
 import time
 from typing import Iterator
 
+import msgspec
+
 # Age boundaries the exporter buckets by; ages are kept SNAP_MARGIN away so
 # a test bucketing a little later than the generation start gets exact counts.
 BOUNDARIES = (3600, 21600, 86400, 604800, 2592000)
@@ -91,7 +93,7 @@ def _pick(table, u: float):
     return table[-1][1]
 
 
-def _luhn(body: int) -> int:
+def _luhn_sum(body: int) -> int:
     total = 0
     for i, ch in enumerate(reversed(str(body))):
         d = int(ch)
@@ -99,6 +101,20 @@ def _luhn(body: int) -> int:
             d *= 2
             d = d - 9 if d > 9 else d
         total += d
+    return total
+
+
+# Luhn sums of every 4-digit group: a group has an even width, so each keeps its doubling
+# parity inside a longer body and a body's sum is the sum of its groups' (a page's IMEIs
+# cost a few lookups each instead of a loop over 14 digits).
+_LUHN4 = [_luhn_sum(n) for n in range(10_000)]
+
+
+def _luhn(body: int) -> int:
+    total = 0
+    while body:
+        body, group = divmod(body, 10_000)
+        total += _LUHN4[group]
     return (10 - total % 10) % 10
 
 
@@ -146,6 +162,14 @@ class AccountFleet:
         body = self.base + idx * self.stride
         return str(body * 10 + _luhn(body))
 
+    def mdn(self, idx: int) -> str:
+        return str(2_000_000_000 + (self.key + idx * 7919) % 7_999_999_999)
+
+    def _slot(self, idx: int) -> int:
+        """The slot whose draws make this slot's record (all but identity and churn): itself here;
+        tiles.TiledFleet repeats a tile's records."""
+        return idx
+
     def index_of(self, imei: str) -> int | None:
         """Slot index of an IMEI of this account, or None if it cannot be one."""
         if len(imei) != 15 or not imei.isdigit():
@@ -185,7 +209,7 @@ class AccountFleet:
 
     def protocol(self, idx: int) -> str | None:
         """Fixed per device and cheap, so filtering does not build devices."""
-        return _pick(PROTOCOLS, (_mix(self.key + 7 * idx + 1) >> 11) / 2.0**53)
+        return _pick(PROTOCOLS, (_mix(self.key + 7 * self._slot(idx) + 1) >> 11) / 2.0**53)
 
     def matches(self, idx: int, wanted: str | None) -> bool:
         if wanted is None:
@@ -199,7 +223,7 @@ class AccountFleet:
         if idx < 0 or idx >= self.slots(gen):
             return None
         born = self.born(idx)
-        r = random.Random(self.key ^ (idx << 20))
+        r = random.Random(self.key ^ (self._slot(idx) << 20))
         make, model, firmwares, fw_table = _pick(_MODEL_TABLE, r.random())
         fw_i = _pick(fw_table, r.random())
         # Known last connection as an absolute time, or None while unknown.
@@ -224,7 +248,7 @@ class AccountFleet:
         digits = (0, 1, 3, 3, 3, 6, 9)[r.randrange(7)]
         fmt = rfc3339 if rfc else go_time
         odd = r.random()  # rare devices missing one identity field
-        d: dict = {"deviceId": self.imei(idx), "mdn": str(2_000_000_000 + (self.key + idx * 7919) % 7_999_999_999)}
+        d: dict = {"deviceId": self.imei(idx), "mdn": self.mdn(idx)}
         d["model"] = None if 0.002 <= odd < 0.004 else model
         d["make"] = make
         d["firmware"] = firmware
@@ -260,6 +284,49 @@ class AccountFleet:
         if r.random() < 0.05:
             d["refreshStatus"] = "Success"
         return d
+
+    # --- cheap per-slot facts for the other endpoints ---------------------------
+    # These replay device()'s first draws without building the record (~20x cheaper),
+    # so licence counts and campaign membership scale to large fleets. They must
+    # follow device()'s draw order; test_simulator_fleet checks them against it.
+    def model_of(self, idx: int) -> tuple[str, str]:
+        """(make, model) of a slot, whatever the record's odd missing fields say."""
+        make, model, _, _ = _pick(_MODEL_TABLE, random.Random(self.key ^ (self._slot(idx) << 20)).random())
+        return make, model
+
+    def licensed(self, idx: int) -> bool:
+        """The slot's ``licenseAssigned`` is True (fixed for the slot's lifetime)."""
+        r = random.Random(self.key ^ (self._slot(idx) << 20))
+        r.random(), r.random()  # model, firmware
+        unknown = r.random() < 0.05
+        r.randrange(len(UNKNOWN_LAST))
+        if not unknown:
+            r.random(), r.random()  # initial age
+        r.random(), r.randrange(7), r.random(), r.random()  # rfc, digits, odd, fotaEligible
+        return _pick(BOOLS, r.random()) is True
+
+    def device_json(self, idx: int, gen: int, gen_times) -> bytes | None:
+        """device() as the JSON the list endpoint sends."""
+        d = self.device(idx, gen, gen_times)
+        return None if d is None else msgspec.json.encode(d)
+
+    def page_records(self, start: int, gen: int, gen_times, wanted: str | None,
+                     count: int) -> tuple[list[bytes], int, bool]:
+        """Up to count records (JSON) of the devices present at gen from slot start on that match the
+        filter, ascending; the slot of the last one (-1 if none); whether another such device follows."""
+        records: list[bytes] = []
+        last = -1
+        for idx in range(max(start, 0), self.slots(gen)):
+            if not self.matches(idx, wanted):
+                continue
+            record = self.device_json(idx, gen, gen_times)
+            if record is None:
+                continue
+            if len(records) == count:
+                return records, last, True
+            records.append(record)
+            last = idx
+        return records, last, False
 
     def scan(self, start: int, gen: int, gen_times, wanted: str | None) -> Iterator[dict]:
         """Devices present at gen with index >= start and matching the filter, ascending."""

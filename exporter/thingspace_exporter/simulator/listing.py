@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+
 from .fleet import AccountFleet
 
 ACCOUNT_FORMAT = re.compile(r"^\d{10}-\d{5}$")
@@ -57,21 +59,25 @@ def start_index(fleet: AccountFleet, cursor: str | None, gen: int) -> int:
     return idx + 1
 
 
+def page_body(fleet: AccountFleet, gen: int, gen_times, cursor: str | None,
+              protocol: str | None, page_size: int) -> bytes:
+    """One page as the JSON sent: devices after the cursor, ascending, with a one-device look-ahead.
+
+    Index arithmetic all the way: the cursor is inverted to a slot, and only the page's slots
+    (plus any absent or filtered out between them) are visited, so a page of a 5-million-device
+    account costs what a page of a small one does; the records come as JSON from the fleet
+    (cached per tile slot by a TiledFleet), joined without building the page as objects.
+    """
+    records, last, more = fleet.page_records(start_index(fleet, cursor, gen), gen, gen_times,
+                                             protocol_filter(protocol), page_size)
+    head = msgspec.json.encode({"accountName": fleet.account, "maxPageSize": page_size, "hasMoreData": more,
+                                "lastSeenDeviceId": fleet.imei(last) if more else "0"})[:-1]
+    if records:
+        return b"".join((head, b',"deviceList":[', b",".join(records), b"]}"))
+    return head + (b',"deviceList":null}' if fleet.null_device_list else b"}")
+
+
 def page(fleet: AccountFleet, gen: int, gen_times, cursor: str | None,
          protocol: str | None, page_size: int) -> dict:
-    """One page: devices after the cursor, ascending, with a one-device look-ahead."""
-    wanted = protocol_filter(protocol)
-    devices: list[dict] = []
-    more = False
-    for d in fleet.scan(start_index(fleet, cursor, gen), gen, gen_times, wanted):
-        if len(devices) == page_size:
-            more = True
-            break
-        devices.append(d)
-    body = {"accountName": fleet.account, "maxPageSize": page_size, "hasMoreData": more,
-            "lastSeenDeviceId": devices[-1]["deviceId"] if more else "0"}
-    if devices:
-        body["deviceList"] = devices
-    elif fleet.null_device_list:
-        body["deviceList"] = None
-    return body
+    """The same page as a dict (for the faults that reshape one)."""
+    return msgspec.json.decode(page_body(fleet, gen, gen_times, cursor, protocol, page_size))

@@ -1,4 +1,4 @@
-"""HTTP plumbing: routes requests to the auth, listing and fault logic.
+"""HTTP plumbing: routes requests to the auth, listing, firmware, licence, campaign and fault logic.
 
 Stdlib ThreadingHTTPServer with daemon threads, so a hanging fault never
 blocks stop(). Logs one line per request (no headers, no query, no body) only
@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
 
-from . import listing
+from . import firmware, listing
 from .auth import gateway_fault
-from .faults import KINDS, FaultContext
+from .faults import KINDS, PAGED, FaultContext, throttled
 from .replies import Response, json_reply
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ TOKEN_PATH = "/api/ts/v1/oauth2/token"
 LOGIN_PATH = "/api/m2m/v1/session/login"
 LOGOUT_PATH = "/api/m2m/v1/session/logout"
 DEVICES_PREFIX = "/api/fota/v3/devices/"
+FIRMWARE_PREFIX = "/api/fota/v3/firmware/"
+SUBSCRIPTIONS_PREFIX = "/api/fota/v3/subscriptions/"
+REPORTS_PREFIX = "/api/fota/v3/reports/"
 
 
 @dataclass
@@ -42,7 +45,11 @@ class Request:
 
 
 def route(path: str) -> tuple[str, str, str] | None:
-    """(endpoint, allowed method, raw account segment) or None if unknown."""
+    """(endpoint, allowed method, raw account segment) or None if unknown.
+
+    For ``campaign_devices`` the segment is "ACCOUNT/CAMPAIGN", both still
+    percent-encoded (so the slash between them is the only one).
+    """
     fixed = {TOKEN_PATH: "token", LOGIN_PATH: "login", LOGOUT_PATH: "logout"}
     if path in fixed:
         return fixed[path], "POST", ""
@@ -50,6 +57,15 @@ def route(path: str) -> tuple[str, str, str] | None:
         segment = path[len(DEVICES_PREFIX):]
         if segment and "/" not in segment:
             return "devices", "GET", segment
+    for prefix, endpoint in ((FIRMWARE_PREFIX, "firmware"), (SUBSCRIPTIONS_PREFIX, "subscriptions")):
+        segment = path[len(prefix):] if path.startswith(prefix) else ""
+        if segment and "/" not in segment:
+            return endpoint, "GET", segment
+    parts = path[len(REPORTS_PREFIX):].split("/") if path.startswith(REPORTS_PREFIX) else []
+    if len(parts) == 3 and parts[0] and parts[1:] == ["firmware", "campaigns"]:
+        return "campaigns", "GET", parts[0]
+    if len(parts) == 4 and parts[0] and parts[1] == "campaigns" and parts[2] and parts[3] == "devices":
+        return "campaign_devices", "GET", f"{parts[0]}/{parts[2]}"
     return None
 
 
@@ -63,17 +79,23 @@ def handle(sim: Simulator, req: Request) -> Response | None:
         reply.headers["Allow"] = allowed
         return reply
     sim._count(endpoint)
+    if sim.throttle is not None and (retry_after := sim.throttle.admit()) is not None:
+        sim._count("throttled")
+        return throttled(retry_after)
     if sim.latency:
         sim._sleep(sim.latency)
-    normal = {"token": _token, "login": _login, "logout": _logout, "devices": _devices}[endpoint]
+    normal = {"token": _token, "login": _login, "logout": _logout, "devices": _devices, "firmware": _firmware,
+              "subscriptions": _subscriptions, "campaigns": _campaigns,
+              "campaign_devices": _campaign_devices}[endpoint]
 
     kind = sim.faults.pick(endpoint) if sim.faults is not None else None
     if kind is None:
         return normal(sim, req, segment)
     faults = sim.faults
+    cursor_key, list_key = PAGED.get(endpoint, PAGED["devices"])
     ctx = FaultContext(
         normal=lambda: normal(sim, req, segment), page=lambda: normal(sim, req, segment, raw=True),
-        cursor=(req.query.get("lastSeenDeviceId") or ["0"])[0],
+        cursor=(req.query.get(cursor_key) or ["0"])[0], cursor_key=cursor_key, list_key=list_key,
         expire_token=sim.expire_token, expire_sessions=sim.expire_sessions,
         session_error=lambda k: json_reply(*sim._auth.session_error(k)),
         sleep=sim._sleep, slow_seconds=faults.slow_seconds, hang_seconds=faults.hang_seconds)
@@ -119,8 +141,71 @@ def _devices(sim, req, segment, raw=False) -> Response | dict:
     try:
         account = unquote(segment)
         fleet = listing.find_account({} if account in sim.inactive else sim._fleets, account)
-        body = listing.page(fleet, gen, times, (req.query.get("lastSeenDeviceId") or [None])[0],
-                            (req.query.get("protocol") or [None])[0], sim.page_size)
+        body = listing.page_body(fleet, gen, times, (req.query.get("lastSeenDeviceId") or [None])[0],
+                                 (req.query.get("protocol") or [None])[0], sim.page_size)
+    except listing.ApiError as err:
+        return json_reply(err.status, err.body)
+    return msgspec.json.decode(body) if raw else Response(200, body)
+
+
+def _checked(sim, req, account_segment: str):
+    """(account, fleet, generation, generation times) once both tokens and the account pass."""
+    problem = sim._auth.check_bearer(req.header("Authorization")) or \
+        sim._auth.check_session(req.header("VZ-M2M-Token"))
+    if problem:
+        return json_reply(*problem)
+    account = unquote(account_segment)
+    try:
+        fleet = listing.find_account({} if account in sim.inactive else sim._fleets, account)
+    except listing.ApiError as err:
+        return json_reply(err.status, err.body)
+    gen, times = sim._snapshot()
+    return account, fleet, gen, times
+
+
+def _query(req, name: str) -> str | None:
+    return (req.query.get(name) or [None])[0]
+
+
+def _firmware(sim, req, segment, raw=False) -> Response | list:
+    checked = _checked(sim, req, segment)
+    if isinstance(checked, Response):
+        return checked
+    account = checked[0]
+    body = [p.record() for p in firmware.select(sim._firmware[account], _query(req, "protocol"))]
+    return body if raw else json_reply(200, body)
+
+
+def _subscriptions(sim, req, segment, raw=False) -> Response | dict:
+    checked = _checked(sim, req, segment)
+    if isinstance(checked, Response):
+        return checked
+    account, _, gen, times = checked
+    body = sim._licenses[account].body(gen, times)
+    return body if raw else json_reply(200, body)
+
+
+def _campaigns(sim, req, segment, raw=False) -> Response | dict:
+    checked = _checked(sim, req, segment)
+    if isinstance(checked, Response):
+        return checked
+    try:
+        body = sim._campaigns[checked[0]].campaign_page(
+            _query(req, "campaignStatus"), _query(req, "lastSeenCampaignId"), sim.campaign_page_size)
+    except listing.ApiError as err:
+        return json_reply(err.status, err.body)
+    return body if raw else json_reply(200, body)
+
+
+def _campaign_devices(sim, req, segment, raw=False) -> Response | dict:
+    account_segment, _, campaign_segment = segment.partition("/")
+    checked = _checked(sim, req, account_segment)
+    if isinstance(checked, Response):
+        return checked
+    account, _, gen, times = checked
+    try:
+        body = sim._campaigns[account].device_page(unquote(campaign_segment), _query(req, "lastSeenDeviceId"),
+                                                   gen, times, sim.campaign_device_page_size)
     except listing.ApiError as err:
         return json_reply(err.status, err.body)
     return body if raw else json_reply(200, body)

@@ -5,10 +5,14 @@ import threading
 import time
 from collections import Counter
 
-from . import listing
+from . import firmware, listing
 from .auth import Auth
+from .campaigns import DEFAULT_COUNT, RUNNING, Book, CampaignTruth
 from .faults import Faults
 from .fleet import AccountFleet
+from .licenses import Licenses, check_configured
+from .throttle import Throttle
+from .tiles import fleet_for
 from .truth import Truth, aggregate
 
 
@@ -19,19 +23,51 @@ class Simulator:
                  token_ttl: float = 3600.0, session_idle: float = 1200.0,
                  latency: float = 0.0, page_size: int = 1000, faults: Faults | None = None,
                  churn_seconds: float = 0.0, session_error_status: int = 400,
-                 verbose: bool = False):
-        self._fleets = {name: AccountFleet(seed, name, size) for name, size in accounts.items()}
+                 verbose: bool = False,
+                 campaigns: int | dict[str, int | dict[str, int]] | None = None,
+                 campaign_devices: int | None = None, campaign_failed_share: float | None = None,
+                 campaign_page_size: int = 50, campaign_device_page_size: int = 1000,
+                 licenses: dict[str, int | float] | None = None, rate_limit_per_second: int = 0,
+                 tile: int | None = None):
+        """``campaigns``: per account a count (statuses from a default mix, then seeded)
+        or an exact {status: count}; an int applies to every account; accounts left out
+        get DEFAULT_COUNT. ``campaign_devices``: devices per campaign (default seeded
+        20-400; capped by the account's devices of the campaign's model).
+        ``campaign_failed_share``: share of UpgradeFailed devices in every running
+        campaign. ``licenses``: per account a licence total, or a float in (0, 1]: the
+        usage ratio to hold (default: seeded headroom above the used count).
+        ``rate_limit_per_second``: a hidden limit on requests to every endpoint (0 = none): beyond
+        it within any second, 429 with Retry-After (see ``throttle``). ``tile``: device records
+        repeat every so many slots (see tiles.py): pages of millions of devices at microseconds
+        per device."""
+        self._fleets: dict[str, AccountFleet] = {name: fleet_for(seed, name, size, tile)
+                                                 for name, size in accounts.items()}
+        self.seed = seed
+        created = time.time()
+        per_account = campaigns if isinstance(campaigns, dict) else {}
+        default = campaigns if isinstance(campaigns, int) else DEFAULT_COUNT
+        self._firmware = {name: firmware.catalog(seed, name) for name in accounts}
+        self._campaigns = {name: Book(seed, fleet, self._firmware[name], per_account.get(name, default),
+                                      campaign_devices, created) for name, fleet in self._fleets.items()}
+        for book in self._campaigns.values():
+            book.running_failed_share = _share(campaign_failed_share)
+        self._licenses = {name: Licenses(seed, fleet, check_configured(name, (licenses or {})[name])
+                                         if name in (licenses or {}) else None)
+                          for name, fleet in self._fleets.items()}
+        self.campaign_page_size = campaign_page_size
+        self.campaign_device_page_size = campaign_device_page_size
         self.inactive: set[str] = set()  # accounts answered "Inactive account" (see deactivate)
         self._auth = Auth(client_id, client_secret, username, password, token_ttl=token_ttl,
                           session_idle=session_idle, session_error_status=session_error_status)
         self.latency = latency
         self.page_size = page_size
         self.faults = faults
+        self.throttle = Throttle(rate_limit_per_second) if rate_limit_per_second else None
         self.churn_seconds = churn_seconds
         self.verbose = verbose
         self.requests: Counter = Counter()
         self._lock = threading.Lock()
-        self._gen_times = [time.time()]  # start time of each generation
+        self._gen_times = [created]  # start time of each generation
         self._stop = threading.Event()
         self._server = None
         self._threads: list[threading.Thread] = []
@@ -104,6 +140,55 @@ class Simulator:
         total = sum(1 for idx in range(fleet.slots(gen)) if fleet.present(idx, gen))
         return aggregate(fleet.scan(0, gen, times, wanted), total=total)
 
+    def firmware_paths(self, account: str, protocol: str | None = "LWM2M") -> list[tuple[str, str, str, str]]:
+        """(make, model, firmware_from, firmware_to) of each path the firmware endpoint
+        lists for this protocol, in its order (a pair offered for two protocols appears
+        twice when protocol is None/"all")."""
+        return [(p.make, p.model, p.firmware_from, p.firmware_to)
+                for p in firmware.select(self._firmware[account], protocol)]
+
+    def upgradable(self, account: str, protocol: str | None = "LWM2M") -> Counter:
+        """(make, model, firmware) -> devices the device list (same protocol filter) shows
+        on a firmware that is the firmware_from of a path for their make and model."""
+        sources = {(make, model, src) for make, model, src, _ in self.firmware_paths(account, protocol)}
+        counts: Counter = Counter()
+        for (make, model, fw, *_), n in self.truth(account, protocol).devices.items():
+            if (make, model, fw) in sources:
+                counts[(make, model, fw)] += n
+        return counts
+
+    def licenses(self, account: str) -> tuple[int, int]:
+        """(licenseCount, licenseUsedCount) the subscriptions endpoint serves now."""
+        book = self._licenses[account]
+        gen = self.generation
+        return book.count(gen), book.used(gen)
+
+    def set_licenses(self, account: str, count: int | float | None) -> None:
+        """A licence total, a usage ratio in (0, 1], or None for the seeded default."""
+        self._licenses[account].configured = None if count is None else check_configured(account, count)
+
+    def campaign_truth(self, account: str) -> CampaignTruth:
+        """Campaigns by status (every known status, 0 included) and, per campaign id, its
+        facts and devices by upgrade status, as the campaign endpoints serve them now."""
+        return self._campaigns[account].truth(self.generation)
+
+    def set_campaign_failed_share(self, account: str, share: float | None, campaign_id: str | None = None) -> None:
+        """Share of a campaign's devices in UpgradeFailed (None: back to seeded). Without
+        campaign_id: every running (CampaignScheduled) campaign of the account."""
+        book = self._campaigns[account]
+        if campaign_id is None:
+            book.running_failed_share = _share(share)
+        elif campaign_id not in book.by_id:
+            raise KeyError(campaign_id)
+        elif share is None:
+            book.failed_share.pop(campaign_id, None)
+        else:
+            book.failed_share[campaign_id] = _share(share)
+
+    def running_campaigns(self, account: str) -> list[str]:
+        """Ids of the account's CampaignScheduled campaigns, ascending."""
+        return [c.id for c in self._campaigns[account].chains.get(RUNNING, [])]
+
     # --- auth controls -------------------------------------------------------
     def expire_token(self) -> None:
         self._auth.expire_token()
@@ -121,7 +206,7 @@ class Simulator:
 
     # --- account controls ------------------------------------------------------
     def deactivate(self, account: str) -> None:
-        """The account is closed: its device list answers "Inactive account" until reactivated."""
+        """The account is closed: every FOTA endpoint answers "Inactive account" until reactivated."""
         self.inactive.add(account)
 
     def reactivate(self, account: str) -> None:
@@ -130,6 +215,12 @@ class Simulator:
     def _count(self, name: str) -> None:
         with self._lock:
             self.requests[name] += 1
+
+
+def _share(value: float | None) -> float | None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ValueError(f"a failed share must be within 0..1, got {value}")
+    return value
 
 
 def _url_host(host: str) -> str:

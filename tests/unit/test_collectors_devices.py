@@ -1,14 +1,14 @@
-"""collector: metric families from snapshots, labels as the public contract names them."""
+"""collectors.devices: metric families from snapshots, labels as the public contract names them."""
 
 import json
 
 from prometheus_client import CollectorRegistry
 
 from thingspace_exporter.aggregation import Aggregator
-from thingspace_exporter.collector import DeviceCollector
+from thingspace_exporter.collectors import devices as devices_collector
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.lastconnection import parse_time
-from thingspace_exporter.snapshot import AccountSnapshot
+from thingspace_exporter.snapshot import Snapshot
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29 07:43:08 +0000 UTC")
@@ -18,11 +18,11 @@ BUCKETS = (3600.0, 86400.0)
 def snapshot(account, *docs, fetched_at=NOW):
     a = Aggregator(BUCKETS)
     a.add(decode_page(json.dumps(page(list(docs))).encode()).deviceList, fetched_at)
-    return AccountSnapshot(account, a.result(), 123.0)
+    return Snapshot(account, a.result(), 123.0)
 
 
 def families(snaps):
-    return {m.name: m for m in DeviceCollector(snaps).collect()}
+    return {m.name: m for m in devices_collector.families([snaps[a] for a in sorted(snaps)])}
 
 
 def test_family_names_types_and_help():
@@ -31,6 +31,7 @@ def test_family_names_types_and_help():
         "thingspace_devices": "gauge", "thingspace_devices_by_protocol": "gauge",
         "thingspace_device_software": "gauge", "thingspace_devices_last_connection_unknown": "gauge",
         "thingspace_device_last_connection_age_seconds": "gaugehistogram",
+        "thingspace_device_last_connection_timestamp_seconds": "gauge",
     }
     assert all("background" in f.documentation for f in fams.values())
     assert all(f.samples == [] for f in fams.values())
@@ -71,9 +72,29 @@ def test_gauge_histogram_samples():
     assert all(s.labels["account"] == "a" and s.labels["make"] == "M" for s in samples)
 
 
-def test_registers_in_a_registry():
+def test_families_render_through_a_registry():
+    class One:
+        def collect(self):
+            return devices_collector.families([snapshot("a", device("1"))])
+
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(DeviceCollector({"a": snapshot("a", device("1"))}))
+    reg.register(One())
     assert reg.get_sample_value("thingspace_devices", {
         "account": "a", "make": "NORDIC SEMICONDUCTOR ASA", "model": "NRF9160", "firmware": "fw-1",
         "status": "active", "fota_eligible": "true", "license_assigned": "true"}) == 1
+
+
+def test_the_stalest_devices_are_listed_with_their_last_connection():
+    a = Aggregator(BUCKETS, stalest=2)
+    a.add(decode_page(json.dumps(page([
+        device("1", lastConnectionTime="2021-09-29 06:43:08 +0000 UTC"),
+        device("2", lastConnectionTime="2021-09-20 07:43:08 +0000 UTC", make="M", model="X"),
+        device("3", lastConnectionTime="N/A"),
+        device("4", lastConnectionTime="2021-09-28 07:43:08 +0000 UTC"),
+    ])).encode()).deviceList, NOW)
+    fams = families({"a": Snapshot("a", a.result(), 123.0)})
+    samples = [(s.labels, s.value) for s in fams["thingspace_device_last_connection_timestamp_seconds"].samples]
+    assert samples == [
+        ({"account": "a", "device_id": "2", "make": "M", "model": "X"}, NOW - 9 * 86400),
+        ({"account": "a", "device_id": "4", "make": "NORDIC SEMICONDUCTOR ASA", "model": "NRF9160"}, NOW - 86400),
+    ]
