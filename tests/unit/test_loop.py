@@ -9,6 +9,7 @@ from thingspace_exporter.errors import ApiError
 from thingspace_exporter.exposition import render
 from thingspace_exporter.loop import Collection
 from thingspace_exporter.snapshot import SnapshotStore
+from thingspace_exporter.state import Listing
 
 PAGE = b'{"hasMoreData": false, "deviceList": [{"deviceId": "1", "make": "M", "status": "Active"}]}'
 
@@ -94,14 +95,22 @@ def test_failure_keeps_snapshot_then_drops_it_when_stale(settings_factory, metri
     assert b"thingspace_devices{" not in coll.store.derived.text
 
 
-def test_deadline_failure_is_not_retried_sequentially(settings_factory, metrics, log, stop):
+def knows_bounds(coll, account, bounds):
+    """As if an earlier listing of the account had ended its pages at `bounds`."""
+    (devices,) = [c for c in coll.collectors if c.name == "devices"]
+    devices.listings[account] = Listing(tuple(bounds), len(bounds) + 1, 0.1, True)
+    assert coll.bounds[account] == bounds
+
+
+def test_deadline_failure_is_not_retried_sequentially(settings_factory, metrics, log, stop, log_stream):
     client = StubClient()
     coll = make(settings_factory, metrics, log, stop, client=client, max_concurrency=4)
-    coll.bounds["0000123456-00001"] = ["5", "9"]
+    knows_bounds(coll, "0000123456-00001", ["5", "9"])
     client.fail = ApiError("deadline", "cycle deadline reached", "devices")
     assert not coll.run_cycle()
     assert metrics.errors.labels("0000123456-00001", "deadline")._value.get() == 1
     assert client.cursors.count("0") <= 1  # no sequential walk from the start after a deadline
+    assert '"mode": "parallel"' in log_stream.getvalue() and '"mode": "sequential"' not in log_stream.getvalue()
 
 
 def test_parallel_error_falls_back_to_a_sequential_walk(settings_factory, metrics, log, stop, log_stream):
@@ -114,7 +123,7 @@ def test_parallel_error_falls_back_to_a_sequential_walk(settings_factory, metric
 
     client = GoneCursors()
     coll = make(settings_factory, metrics, log, stop, client=client, max_concurrency=4)
-    coll.bounds["0000123456-00001"] = ["5", "9"]
+    knows_bounds(coll, "0000123456-00001", ["5", "9"])
     assert coll.run_cycle()
     assert client.cursors[-1] == "0"  # the sequential walk started over
     assert "parallel_listing_fallback" in log_stream.getvalue()
