@@ -307,12 +307,17 @@ def measure_scrape(sz: Sizes) -> list[Row]:
                 f"render {info['render_median'] * 1000:.1f} ms")
         return rows
     finally:
-        p.stdin.close()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        _stop_server(p)
+
+
+def _stop_server(p: subprocess.Popen) -> None:
+    """scrape_server.py ends when its stdin closes; killed, by its own id, if it does not."""
+    p.stdin.close()
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 def measure_serving(sz: Sizes) -> list[Row]:
@@ -348,12 +353,7 @@ def measure_serving(sz: Sizes) -> list[Row]:
         ]
         return rows
     finally:
-        p.stdin.close()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        _stop_server(p)
 
 
 def profile_once(url: str, out: Path, top: int = 15) -> str:

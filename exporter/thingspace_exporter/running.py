@@ -5,7 +5,7 @@ touches another's snapshot: a campaigns error leaves the device counts as they a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .collectors import Collector, Context
@@ -27,7 +27,6 @@ class Outcome:
     duration: float
     reason: str = ""
     error: str = ""
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner:
@@ -78,9 +77,9 @@ class Runner:
             m.last_success.labels(account).set(now)
             m.duration.labels(account).set(duration)
             m.published.labels(account).set(1)
-        summary = collector.summary(data)
-        self.outcomes[account, name] = Outcome(True, now, duration, summary=summary)
-        log.info("collection_finished", outcome="success", **summary, duration_seconds=round(duration, 3))
+        self.outcomes[account, name] = Outcome(True, now, duration)
+        log.info("collection_finished", outcome="success", **collector.summary(data),
+                 duration_seconds=round(duration, 3))
 
     def _failed(self, collector: Collector, account: str, reason: str, error: str, started: float,
                 log: Any) -> None:
