@@ -14,7 +14,6 @@ import sys
 import time
 
 import msgspec
-
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
 from thingspace_exporter.service import Exporter
@@ -25,19 +24,30 @@ def counts(exporter: Exporter) -> dict:
     for (_, account), snap in exporter.store.snapshots.items():
         d = snap.data
         out[account] = {
-            "devices": sum(d.devices.values()), "pages": d.pages,
+            "devices": sum(d.devices.values()),
+            "pages": d.pages,
             # everything but the ages, which depend on when each page arrived
-            "digest": hashlib.sha256(msgspec.json.encode(sorted((repr(k), v) for part in
-                                                      (d.devices, d.protocols, d.software, d.unknown)
-                                                      for k, v in part.items()))).hexdigest(),
+            "digest": hashlib.sha256(
+                msgspec.json.encode(
+                    sorted(
+                        (repr(k), v)
+                        for part in (d.devices, d.protocols, d.software, d.unknown)
+                        for k, v in part.items()
+                    )
+                )
+            ).hexdigest(),
         }
     return out
 
 
 def requests_made(exporter: Exporter) -> float:
-    return sum(sample.value for family in exporter.metrics.registry.collect()
-               if family.name == "thingspace_api_requests" for sample in family.samples
-               if sample.name.endswith("_total"))
+    return sum(
+        sample.value
+        for family in exporter.metrics.registry.collect()
+        if family.name == "thingspace_api_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
 
 
 def vmhwm_kb() -> int:

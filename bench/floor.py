@@ -59,11 +59,16 @@ def main(argv: list[str]) -> int:
     protocol = argv[2] if len(argv) > 2 else ""
     client_id, client_secret, username, password = CREDENTIALS
     s = requests.Session()
-    token = s.post(base + "/api/ts/v1/oauth2/token", auth=(client_id, client_secret),
-                   data={"grant_type": "client_credentials"}, timeout=30).json()["access_token"]
+    token = s.post(
+        base + "/api/ts/v1/oauth2/token",
+        auth=(client_id, client_secret),
+        data={"grant_type": "client_credentials"},
+        timeout=30,
+    ).json()["access_token"]
     s.headers["Authorization"] = f"Bearer {token}"
-    session = s.post(base + "/api/m2m/v1/session/login", json={"username": username, "password": password},
-                     timeout=30).json()["sessionToken"]
+    session = s.post(
+        base + "/api/m2m/v1/session/login", json={"username": username, "password": password}, timeout=30
+    ).json()["sessionToken"]
     s.headers["VZ-M2M-Token"] = session
     s.headers["Accept"] = "application/json"
     decoder = msgspec.json.Decoder(Page)

@@ -12,7 +12,6 @@ import sys
 import time
 
 from prometheus_client.exposition import generate_latest
-
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
 from thingspace_exporter.paging import list_sequential
@@ -28,8 +27,9 @@ def main(argv: list[str]) -> int:
     try:
         prof.enable()
         for account in settings.accounts:
-            data, _ = list_sequential(lambda c, a=account: exporter.client.device_page(a, c),
-                                      tuple(settings.last_connection_buckets))
+            data, _ = list_sequential(
+                lambda c, a=account: exporter.client.device_page(a, c), tuple(settings.last_connection_buckets)
+            )
             exporter.store.publish(Snapshot(account, data, time.time()))
         ok = True
         sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))

@@ -31,11 +31,16 @@ CREDENTIALS = ("demo-client", "demo-secret", "demo-user", "demo-password")
 def warm(upstream: str, accounts: list[str], protocol: str) -> dict[tuple[str, str, str], bytes]:
     client_id, client_secret, username, password = CREDENTIALS
     s = requests.Session()
-    token = s.post(upstream + "/api/ts/v1/oauth2/token", auth=(client_id, client_secret),
-                   data={"grant_type": "client_credentials"}, timeout=60).json()["access_token"]
+    token = s.post(
+        upstream + "/api/ts/v1/oauth2/token",
+        auth=(client_id, client_secret),
+        data={"grant_type": "client_credentials"},
+        timeout=60,
+    ).json()["access_token"]
     s.headers["Authorization"] = f"Bearer {token}"
-    s.headers["VZ-M2M-Token"] = s.post(upstream + "/api/m2m/v1/session/login", timeout=60,
-                                       json={"username": username, "password": password}).json()["sessionToken"]
+    s.headers["VZ-M2M-Token"] = s.post(
+        upstream + "/api/m2m/v1/session/login", timeout=60, json={"username": username, "password": password}
+    ).json()["sessionToken"]
     cache: dict[tuple[str, str, str], bytes] = {}
     for account in accounts:
         cursor = "0"
@@ -66,8 +71,10 @@ def make_handler(upstream: str, latency: float, cache: dict):
 
         def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
             # status line, headers and body in one write
-            head = (f"HTTP/1.1 {status} {http.client.responses.get(status, '')}\r\n"
-                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+            head = (
+                f"HTTP/1.1 {status} {http.client.responses.get(status, '')}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
             self.wfile.write(head.encode("latin-1") + body)
 
         def _handle(self) -> None:
@@ -78,16 +85,22 @@ def make_handler(upstream: str, latency: float, cache: dict):
             parts = urlsplit(self.path)
             if self.command == "GET" and parts.path.startswith(DEVICES):
                 q = parse_qs(parts.query)
-                key = (unquote(parts.path[len(DEVICES):]), (q.get("lastSeenDeviceId") or ["0"])[0],
-                       (q.get("protocol") or [""])[0])
+                key = (
+                    unquote(parts.path[len(DEVICES) :]),
+                    (q.get("lastSeenDeviceId") or ["0"])[0],
+                    (q.get("protocol") or [""])[0],
+                )
                 body = cache.get(key)
                 if body is not None:
                     return self._reply(200, body)
             conn = getattr(local, "conn", None)
             if conn is None:
                 conn = local.conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
-            headers = {k: v for k, v in self.headers.items()
-                       if k.lower() not in ("host", "connection", "accept-encoding", "content-length")}
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("host", "connection", "accept-encoding", "content-length")
+            }
             try:
                 conn.request(self.command, self.path, body=data, headers=headers)
                 resp = conn.getresponse()
@@ -114,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     cache = warm(upstream, args.account, args.protocol)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(upstream, args.latency, cache))
     server.daemon_threads = True
-    print(f"replay listening on http://127.0.0.1:{server.server_port} ({len(cache)} pages)",
-          file=sys.stderr, flush=True)
+    print(
+        f"replay listening on http://127.0.0.1:{server.server_port} ({len(cache)} pages)", file=sys.stderr, flush=True
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

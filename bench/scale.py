@@ -65,12 +65,36 @@ class Sizes:
     tile: int
 
 
-FULL = Sizes(big=5_000_000, small=10_000, floor_devices=200_000, latency=0.05, workers=8, accounts=20,
-             per_account=50_000, cap=50.0, restart_devices=500_000, series=100_000, render_repeats=5, scrapes=30,
-             tile=10_000)
-SMOKE = Sizes(big=20_000, small=2_000, floor_devices=5_000, latency=0.005, workers=8, accounts=3,
-              per_account=2_000, cap=20.0, restart_devices=5_000, series=2_000, render_repeats=2, scrapes=5,
-              tile=1_000)
+FULL = Sizes(
+    big=5_000_000,
+    small=10_000,
+    floor_devices=200_000,
+    latency=0.05,
+    workers=8,
+    accounts=20,
+    per_account=50_000,
+    cap=50.0,
+    restart_devices=500_000,
+    series=100_000,
+    render_repeats=5,
+    scrapes=30,
+    tile=10_000,
+)
+SMOKE = Sizes(
+    big=20_000,
+    small=2_000,
+    floor_devices=5_000,
+    latency=0.005,
+    workers=8,
+    accounts=3,
+    per_account=2_000,
+    cap=20.0,
+    restart_devices=5_000,
+    series=2_000,
+    render_repeats=2,
+    scrapes=5,
+    tile=1_000,
+)
 
 
 def many(sz: Sizes) -> list[str]:
@@ -104,6 +128,7 @@ def bound(floors: dict[str, float]) -> str:
 
 # Measurements ---------------------------------------------------------------------------------------
 
+
 def measure_big(slow: str, sz: Sizes) -> list[Row]:
     workers = {"THINGSPACE_MAX_CONCURRENCY": str(sz.workers)}
     floor_startup = min(run_child([PY, "-c", FLOOR_IMPORTS]).cpu for _ in range(3))
@@ -112,8 +137,10 @@ def measure_big(slow: str, sz: Sizes) -> list[Row]:
     if floor.get("devices") != sz.floor_devices:
         raise RuntimeError(f"floor client: rc={f.rc}, {floor}: {f.stderr[-2000:]}")
     floor_per_m = (f.cpu - floor_startup) / (sz.floor_devices / 1e6)
-    log(f"  floor client: {sz.floor_devices:,} devices, {f.cpu:.2f} s CPU ({floor_startup:.2f} s start-up): "
-        f"{floor_per_m:.2f} s per million")
+    log(
+        f"  floor client: {sz.floor_devices:,} devices, {f.cpu:.2f} s CPU ({floor_startup:.2f} s start-up): "
+        f"{floor_per_m:.2f} s per million"
+    )
 
     small, _ = cycle(slow, [SMALL], workers)
     check_counts(small, {SMALL: sz.small})
@@ -121,9 +148,11 @@ def measure_big(slow: str, sz: Sizes) -> list[Row]:
     big, _ = cycle(slow, [BIG], workers)
     check_counts(big, {BIG: sz.big})
     pages = big["first"][BIG]["pages"]
-    log(f"  {sz.big:,} devices ({pages} pages): first cycle {big['first_seconds']:.1f} s, "
+    log(
+        f"  {sz.big:,} devices ({pages} pages): first cycle {big['first_seconds']:.1f} s, "
         f"{big['first_cpu_seconds']:.1f} s CPU; second {big['second_seconds']:.1f} s, "
-        f"{big['second_cpu_seconds']:.1f} s CPU; peak RSS {big['second_peak_rss_kb'] / 1024:.1f} MB")
+        f"{big['second_cpu_seconds']:.1f} s CPU; peak RSS {big['second_peak_rss_kb'] / 1024:.1f} MB"
+    )
 
     millions = sz.big / 1e6
     seq_floor, par_floor = pages * sz.latency, pages * sz.latency / sz.workers
@@ -133,47 +162,105 @@ def measure_big(slow: str, sz: Sizes) -> list[Row]:
     n = f"{sz.big:,}"
     big_mb, small_mb = big["second_peak_rss_kb"] / 1024, small["second_peak_rss_kb"] / 1024
     return [
-        Row("big_cpu_sequential", f"CPU per million devices, {n} devices, sequential first cycle / floor client",
-            seq_cpu / millions, floor_per_m, seq_cpu / millions / floor_per_m, 1.5,
-            notes={"bound": "-", "cycle_cpu": seq_cpu, "floor_cpu": f.cpu,
-                   "floor_startup": floor_startup, "floor_devices": sz.floor_devices}),
-        Row("big_cpu_parallel", f"CPU per million devices, {n} devices, {sz.workers}-worker second cycle / floor",
-            par_cpu / millions, floor_per_m, par_cpu / millions / floor_per_m, 1.5,
-            notes={"bound": "-", "cycle_cpu": par_cpu}),
-        Row("big_memory_mb", f"peak RSS, {n} devices (both cycles) minus {sz.small:,}", big_mb, small_mb,
-            big_mb - small_mb, 25.0, unit="MB",
-            notes={"bound": "-", "after_first_cycle_mb": big["first_peak_rss_kb"] / 1024}),
-        Row("big_wall_sequential", f"first cycle wall, {n} devices, sequential / {pages} pages x "
-            f"{sz.latency * 1000:g} ms", big["first_seconds"], seq_floor, big["first_seconds"] / seq_floor, 1.1,
-            notes={"bound": seq_bound, "requests": big["first_requests"]}),
-        Row("big_wall_parallel", f"second cycle wall, {n} devices, {sz.workers} workers / {pages} pages x "
-            f"{sz.latency * 1000:g} ms / {sz.workers}", big["second_seconds"], par_floor,
-            big["second_seconds"] / par_floor, 1.3, notes={"bound": par_bound, "requests": big["second_requests"]}),
+        Row(
+            "big_cpu_sequential",
+            f"CPU per million devices, {n} devices, sequential first cycle / floor client",
+            seq_cpu / millions,
+            floor_per_m,
+            seq_cpu / millions / floor_per_m,
+            1.5,
+            notes={
+                "bound": "-",
+                "cycle_cpu": seq_cpu,
+                "floor_cpu": f.cpu,
+                "floor_startup": floor_startup,
+                "floor_devices": sz.floor_devices,
+            },
+        ),
+        Row(
+            "big_cpu_parallel",
+            f"CPU per million devices, {n} devices, {sz.workers}-worker second cycle / floor",
+            par_cpu / millions,
+            floor_per_m,
+            par_cpu / millions / floor_per_m,
+            1.5,
+            notes={"bound": "-", "cycle_cpu": par_cpu},
+        ),
+        Row(
+            "big_memory_mb",
+            f"peak RSS, {n} devices (both cycles) minus {sz.small:,}",
+            big_mb,
+            small_mb,
+            big_mb - small_mb,
+            25.0,
+            unit="MB",
+            notes={"bound": "-", "after_first_cycle_mb": big["first_peak_rss_kb"] / 1024},
+        ),
+        Row(
+            "big_wall_sequential",
+            f"first cycle wall, {n} devices, sequential / {pages} pages x {sz.latency * 1000:g} ms",
+            big["first_seconds"],
+            seq_floor,
+            big["first_seconds"] / seq_floor,
+            1.1,
+            notes={"bound": seq_bound, "requests": big["first_requests"]},
+        ),
+        Row(
+            "big_wall_parallel",
+            f"second cycle wall, {n} devices, {sz.workers} workers / {pages} pages x "
+            f"{sz.latency * 1000:g} ms / {sz.workers}",
+            big["second_seconds"],
+            par_floor,
+            big["second_seconds"] / par_floor,
+            1.3,
+            notes={"bound": par_bound, "requests": big["second_requests"]},
+        ),
     ]
 
 
 def measure_many(slow: str, sz: Sizes) -> list[Row]:
     accounts = many(sz)
-    doc, _ = cycle(slow, accounts, {"THINGSPACE_MAX_CONCURRENCY": str(sz.workers),
-                                    "THINGSPACE_MAX_REQUESTS_PER_SECOND": f"{sz.cap:g}"})
+    doc, _ = cycle(
+        slow,
+        accounts,
+        {"THINGSPACE_MAX_CONCURRENCY": str(sz.workers), "THINGSPACE_MAX_REQUESTS_PER_SECOND": f"{sz.cap:g}"},
+    )
     check_counts(doc, dict.fromkeys(accounts, sz.per_account))
     rows = []
     for name in ("first", "second"):
         wall, requests = doc[f"{name}_seconds"], doc[f"{name}_requests"]
         ideal = requests / sz.cap
-        log(f"  {sz.accounts} x {sz.per_account:,} devices, {name} cycle: {wall:.1f} s, {requests:.0f} requests, "
-            f"{requests / wall:.1f}/s under a cap of {sz.cap:g}/s, {doc[f'{name}_cpu_seconds']:.1f} s CPU")
+        log(
+            f"  {sz.accounts} x {sz.per_account:,} devices, {name} cycle: {wall:.1f} s, {requests:.0f} requests, "
+            f"{requests / wall:.1f}/s under a cap of {sz.cap:g}/s, {doc[f'{name}_cpu_seconds']:.1f} s CPU"
+        )
         rows.append((name, wall, ideal, requests, doc[f"{name}_cpu_seconds"]))
     # The steady-state cycle is judged: the first starts with a full bucket (a second's burst) and
     # logs in; the second pays the cap for every request.
     _, wall, ideal, requests, cpu = rows[1]
     pages = sum(doc["second"][a]["pages"] for a in accounts)
     latency_floor = pages * sz.latency / (sz.workers * sz.accounts)
-    return [Row("accounts_rate_cap", f"steady-state cycle wall, {sz.accounts} accounts x {sz.per_account:,} "
-                f"devices at once / requests / {sz.cap:g} per s", wall, ideal, wall / ideal, 1.1,
-                notes={"bound": bound({"rate cap": ideal, "API latency": latency_floor, "CPU": cpu}),
-                       "requests": requests, "first_cycle": {"wall": rows[0][1], "ideal": rows[0][2],
-                                                             "requests": rows[0][3], "ratio": rows[0][1] / rows[0][2]}})]
+    return [
+        Row(
+            "accounts_rate_cap",
+            f"steady-state cycle wall, {sz.accounts} accounts x {sz.per_account:,} "
+            f"devices at once / requests / {sz.cap:g} per s",
+            wall,
+            ideal,
+            wall / ideal,
+            1.1,
+            notes={
+                "bound": bound({"rate cap": ideal, "API latency": latency_floor, "CPU": cpu}),
+                "requests": requests,
+                "first_cycle": {
+                    "wall": rows[0][1],
+                    "ideal": rows[0][2],
+                    "requests": rows[0][3],
+                    "ratio": rows[0][1] / rows[0][2],
+                },
+            },
+        )
+    ]
 
 
 def measure_restart(slow: str, sz: Sizes) -> list[Row]:
@@ -183,28 +270,47 @@ def measure_restart(slow: str, sz: Sizes) -> list[Row]:
         before, _ = cycle(slow, [RESTART], extra, cycles=1)  # lists the account once, then exits
         check_counts(before, {RESTART: sz.restart_devices}, ("first",))
         # what the first process left for the next (the rejected-logins file aside)
-        kept = sorted(str(p.relative_to(state)) for p in state.rglob("*")
-                      if p.is_file() and not p.name.startswith("login-failures-"))
+        kept = sorted(
+            str(p.relative_to(state))
+            for p in state.rglob("*")
+            if p.is_file() and not p.name.startswith("login-failures-")
+        )
         after, _ = cycle(slow, [RESTART], extra)  # the restarted exporter
         check_counts(after, {RESTART: sz.restart_devices})
     finally:
         shutil.rmtree(state, ignore_errors=True)
     first, steady = after["first_seconds"], after["second_seconds"]
     pages = after["first"][RESTART]["pages"]
-    log(f"  restart, {sz.restart_devices:,} devices: state dir after the first process {kept or 'empty'}; "
-        f"first cycle after the restart {first:.1f} s, steady state {steady:.1f} s")
+    log(
+        f"  restart, {sz.restart_devices:,} devices: state dir after the first process {kept or 'empty'}; "
+        f"first cycle after the restart {first:.1f} s, steady state {steady:.1f} s"
+    )
     # A first cycle slower than a sequential walk's floor was one (no boundaries from the state dir).
     walk = pages * sz.latency if first >= pages * sz.latency else pages * sz.latency / sz.workers
-    return [Row("restart", f"first cycle after a restart / steady-state cycle, {sz.restart_devices:,} devices, "
-                f"{sz.workers} workers, state dir", first, steady, first / steady, 1.2,
-                notes={"bound": bound({"API latency": walk, "CPU": after["first_cpu_seconds"]}),
-                       "pending": not kept, "state_files": kept,
-                       "sequential_floor": pages * sz.latency, "parallel_floor": pages * sz.latency / sz.workers})]
+    return [
+        Row(
+            "restart",
+            f"first cycle after a restart / steady-state cycle, {sz.restart_devices:,} devices, "
+            f"{sz.workers} workers, state dir",
+            first,
+            steady,
+            first / steady,
+            1.2,
+            notes={
+                "bound": bound({"API latency": walk, "CPU": after["first_cpu_seconds"]}),
+                "pending": not kept,
+                "state_files": kept,
+                "sequential_floor": pages * sz.latency,
+                "parallel_floor": pages * sz.latency / sz.workers,
+            },
+        )
+    ]
 
 
 def measure_scrape(sz: Sizes) -> list[Row]:
-    rows = run.measure_scrape(dataclasses.replace(run.FULL, series=sz.series, render_repeats=sz.render_repeats,
-                                                  scrapes=sz.scrapes))
+    rows = run.measure_scrape(
+        dataclasses.replace(run.FULL, series=sz.series, render_repeats=sz.render_repeats, scrapes=sz.scrapes)
+    )
     for r in rows:
         r.key = r.key.replace("scrape_", "scrape_100k_" if sz.series == 100_000 else "scrape_big_")
         r.notes["bound"] = "CPU"
@@ -212,6 +318,7 @@ def measure_scrape(sz: Sizes) -> list[Row]:
 
 
 # Report ---------------------------------------------------------------------------------------------
+
 
 def status(r: Row) -> str:
     if r.ok:
@@ -233,14 +340,30 @@ def main(argv: list[str] | None = None) -> int:
     log(f"scrape: /metrics at {sz.series:,} device series vs prometheus_client render")
     rows += measure_scrape(sz)
 
-    accounts = {BIG: sz.big, SMALL: sz.small, RESTART: sz.restart_devices, FLOOR_ACCOUNT: sz.floor_devices,
-                **dict.fromkeys(many(sz), sz.per_account)}
-    sim = [PY, "-m", "thingspace_exporter.simulator.cli", "--port", "0", "--page-size", str(PAGE_SIZE),
-           "--tile", str(sz.tile)]
+    accounts = {
+        BIG: sz.big,
+        SMALL: sz.small,
+        RESTART: sz.restart_devices,
+        FLOOR_ACCOUNT: sz.floor_devices,
+        **dict.fromkeys(many(sz), sz.per_account),
+    }
+    sim = [
+        PY,
+        "-m",
+        "thingspace_exporter.simulator.cli",
+        "--port",
+        "0",
+        "--page-size",
+        str(PAGE_SIZE),
+        "--tile",
+        str(sz.tile),
+    ]
     helpers: list[Background] = []
     try:
-        slow = Background([*sim, "--latency", str(sz.latency),
-                           "--accounts", ",".join(f"{a}={n}" for a, n in accounts.items())], "simulator")
+        slow = Background(
+            [*sim, "--latency", str(sz.latency), "--accounts", ",".join(f"{a}={n}" for a, n in accounts.items())],
+            "simulator",
+        )
         helpers.append(slow)
         slow_url = slow.wait_url(60)
         log(f"simulator at {slow_url} ({sz.latency * 1000:g} ms a request)")
@@ -254,15 +377,24 @@ def main(argv: list[str] | None = None) -> int:
         for h in reversed(helpers):
             h.stop()
 
-    order = ["big_cpu_sequential", "big_cpu_parallel", "big_memory_mb", "big_wall_sequential", "big_wall_parallel",
-             "accounts_rate_cap", "restart"]
+    order = [
+        "big_cpu_sequential",
+        "big_cpu_parallel",
+        "big_memory_mb",
+        "big_wall_sequential",
+        "big_wall_parallel",
+        "accounts_rate_cap",
+        "restart",
+    ]
     rows.sort(key=lambda r: order.index(r.key) if r.key in order else len(order))
     elapsed = time.perf_counter() - started
     print(run.table(rows, status, (("bound by", lambda r: r.notes["bound"]),)))
     judged = [r for r in rows if not r.notes.get("pending") or r.ok]
-    print(f"\n{'smoke run (sizes too small to mean anything); ' if args.smoke else ''}"
-          f"{sum(r.ok for r in judged)}/{len(judged)} within target, {len(rows) - len(judged)} pending; "
-          f"{elapsed:.0f} s on {os.cpu_count()} CPUs")
+    print(
+        f"\n{'smoke run (sizes too small to mean anything); ' if args.smoke else ''}"
+        f"{sum(r.ok for r in judged)}/{len(judged)} within target, {len(rows) - len(judged)} pending; "
+        f"{elapsed:.0f} s on {os.cpu_count()} CPUs"
+    )
     run.save(args.output, rows, args.smoke, elapsed, sz, status)
     return 1 if args.check and not all(r.ok for r in judged) else 0
 

@@ -22,7 +22,6 @@ from types import SimpleNamespace
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-
 from thingspace_exporter import server
 from thingspace_exporter.aggregation import AccountData
 from thingspace_exporter.exposition import render
@@ -37,8 +36,16 @@ STATUSES = ("active", "suspended", "pending", "deactive")
 def device_keys(n: int) -> dict[tuple[str, ...], int]:
     keys = {}
     for i in range(n):
-        keys[(f"MAKER {i % 7} INC", f"MODEL-{i % 53}", f"fw_{i // 8}.{i % 97}", STATUSES[i % 4],
-              "true" if i % 2 else "false", "true" if i % 3 else "false")] = 1 + i % 1000
+        keys[
+            (
+                f"MAKER {i % 7} INC",
+                f"MODEL-{i % 53}",
+                f"fw_{i // 8}.{i % 97}",
+                STATUSES[i % 4],
+                "true" if i % 2 else "false",
+                "true" if i % 3 else "false",
+            )
+        ] = 1 + i % 1000
     assert len(keys) == n
     return keys
 
@@ -66,18 +73,30 @@ def main(argv: list[str]) -> int:
         generate_latest(registry)
         times.append(time.perf_counter() - t0)
 
-    data = AccountData(devices=devices, protocols={}, software={}, ages={}, unknown={},
-                       buckets=(3600.0, 21600.0, 86400.0, 604800.0, 2592000.0), count=sum(devices.values()))
+    data = AccountData(
+        devices=devices,
+        protocols={},
+        software={},
+        ages={},
+        unknown={},
+        buckets=(3600.0, 21600.0, 86400.0, 604800.0, 2592000.0),
+        count=sum(devices.values()),
+    )
     store = SnapshotStore(render)
     store.publish(Snapshot(ACCOUNT, data, time.time()))
     ready = threading.Event()
     ready.set()
-    exporter = SimpleNamespace(store=store, metrics=ExporterMetrics(),
-                               collection=SimpleNamespace(ready=ready, healthy=lambda: (True, "ok")))
+    exporter = SimpleNamespace(
+        store=store, metrics=ExporterMetrics(), collection=SimpleNamespace(ready=ready, healthy=lambda: (True, "ok"))
+    )
     httpd = server.bind("127.0.0.1", 0, server.make_app(exporter), limits)
     server.serve(httpd)
-    print(msgspec.json.encode({"port": httpd.server_port, "render_median": statistics.median(times),
-                               "render_all": times}).decode(), flush=True)
+    print(
+        msgspec.json.encode(
+            {"port": httpd.server_port, "render_median": statistics.median(times), "render_all": times}
+        ).decode(),
+        flush=True,
+    )
     sys.stdin.read()  # the parent closes our stdin when it is done
     httpd.shutdown()
     return 0

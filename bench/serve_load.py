@@ -33,7 +33,9 @@ def scrape(port: int, timeout: float = 30.0) -> float:
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200 "):
         raise RuntimeError(f"scrape answered {head[:40]!r}")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
     if len(body) != length:
         raise RuntimeError(f"scrape body cut short: {len(body)} of {length} bytes")
     return dt
@@ -121,9 +123,14 @@ def held_cost(port: int, pid: int, n: int) -> dict[str, float]:
     finally:
         for s in socks:
             s.close()
-    return {"rss_idle_mb": before["VmRSS"] / 1024, "rss_held_mb": during["VmRSS"] / 1024,
-            "threads_idle": before["Threads"], "threads_held": during["Threads"], "held": held,
-            "scrape_meanwhile_seconds": meanwhile}
+    return {
+        "rss_idle_mb": before["VmRSS"] / 1024,
+        "rss_held_mb": during["VmRSS"] / 1024,
+        "threads_idle": before["Threads"],
+        "threads_held": during["Threads"],
+        "held": held,
+        "scrape_meanwhile_seconds": meanwhile,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -131,8 +138,10 @@ def main(argv: list[str]) -> int:
     n = int(argv[2]) if len(argv) > 2 else 2000
     for c in (1, 8, 32):
         lat = latencies(port, c, max(20, 320 // c))
-        print(f"concurrency {c:2}: p50 {percentile(lat, 50) * 1000:7.2f} ms  p99 {percentile(lat, 99) * 1000:7.2f} ms"
-              f"  max {max(lat) * 1000:7.2f} ms  (n={len(lat)})")
+        print(
+            f"concurrency {c:2}: p50 {percentile(lat, 50) * 1000:7.2f} ms  p99 {percentile(lat, 99) * 1000:7.2f} ms"
+            f"  max {max(lat) * 1000:7.2f} ms  (n={len(lat)})"
+        )
     print(held_cost(port, pid, n))
     return 0
 

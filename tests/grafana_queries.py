@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # $name, ${name}, ${name:format} and the deprecated [[name]] / [[name:format]]
 VARIABLE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)|\[\[(\w+)(?::[^\]]*)?\]\]")
@@ -20,6 +21,7 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def substitute(text: str, values: dict[str, str]) -> str:
     """Replaces every variable reference by its value; KeyError names one that has none."""
+
     def value(match: re.Match[str]) -> str:
         name = next(g for g in match.groups() if g is not None)
         if name not in values:

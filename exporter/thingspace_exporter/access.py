@@ -12,7 +12,8 @@ import binascii
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import bcrypt
 
@@ -27,8 +28,9 @@ Refusal = tuple[str, list[tuple[str, str]]]
 
 
 class Access:
-    def __init__(self, path: str, config: WebConfig, log: Any,
-                 on_tls: Callable[[Any], None] = lambda context: None) -> None:
+    def __init__(
+        self, path: str, config: WebConfig, log: Any, on_tls: Callable[[Any], None] = lambda context: None
+    ) -> None:
         self.path, self.config, self.log, self.on_tls = path, config, log, on_tls
         self._checked: OrderedDict[bytes, bool] = OrderedDict()
         self._lock = threading.Lock()
@@ -98,8 +100,12 @@ class Access:
             return False
         self.config = config
         self.on_tls(config.ssl_context)
-        self.log.info("web_config_reloaded", path=self.path, tls=config.ssl_context is not None,
-                      basic_auth_users=len(config.users))
+        self.log.info(
+            "web_config_reloaded",
+            path=self.path,
+            tls=config.ssl_context is not None,
+            basic_auth_users=len(config.users),
+        )
         return True
 
     def watch(self, stop: threading.Event, every: float = RELOAD_SECONDS) -> threading.Thread:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate, compress, islice, repeat
 from operator import add, attrgetter
-from typing import Annotated, Any, Sequence
+from typing import Annotated, Any
 
 import msgspec
 
@@ -25,8 +26,8 @@ ModelKey = tuple[str, str]  # make, model
 _GO_UTC = " +0000 UTC"  # Go's time.String() in UTC; with it replaced by "Z" the text is RFC 3339
 _UNKNOWN = {None: "0001-01-01T00:00:00Z", "": "0001-01-01T00:00:00Z", "N/A": "0001-01-01T00:00:00Z"}
 _STAMPS = list[Annotated[datetime, msgspec.Meta(tz=True)]]
-_EARLIEST = datetime.fromtimestamp(EARLIEST, timezone.utc)
-_LATEST = datetime.max.replace(tzinfo=timezone.utc)
+_EARLIEST = datetime.fromtimestamp(EARLIEST, UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
 _ZERO = timedelta(0)
 
 
@@ -35,6 +36,7 @@ def _sum_limit(oldest: timedelta) -> int:
     summed exactly and moved into float seconds before that many pile up. In 2025 it is about
     36 000 ages since EARLIEST (1971); in 2100 about 21 000."""
     return timedelta.max // oldest
+
 
 _key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
 _protocol = attrgetter("protocol")
@@ -133,8 +135,10 @@ class Aggregator:
             for d in devices:
                 if d.softwareList:
                     self.raw_software[tuple((text(s.name), text(s.version)) for s in d.softwareList)] += 1
-            self._add_times(((text(d.make), text(d.model), d.lastConnectionTime, d.lastConnectTime, d.deviceId)
-                             for d in devices), fetched_at)
+            self._add_times(
+                ((text(d.make), text(d.model), d.lastConnectionTime, d.lastConnectTime, d.deviceId) for d in devices),
+                fetched_at,
+            )
         self.count += len(devices)
 
     def _add_times_fast(self, devices: Sequence[Device], fetched_at: float) -> bool:
@@ -151,12 +155,14 @@ class Aggregator:
             stamps = msgspec.convert(iso, _STAMPS)
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
             return False
-        now = datetime.fromtimestamp(fetched_at, timezone.utc)
+        now = datetime.fromtimestamp(fetched_at, UTC)
         if max(stamps) > now:  # a clock ahead of ours: "just now"
             stamps = list(map(min, stamps, repeat(now)))
         if self.stalest:
-            self._offer((when, d.deviceId, d.make, d.model)
-                        for when, d in compress(zip(stamps, devices), map(self._limit.__ge__, stamps)))
+            self._offer(
+                (when, d.deviceId, d.make, d.model)
+                for when, d in compress(zip(stamps, devices), map(self._limit.__ge__, stamps))
+            )
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
         get, width = self.recency.get, len(starts) + 1
         counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps)
@@ -178,7 +184,7 @@ class Aggregator:
         """Move the ages summed in `recency` into seconds."""
         width = len(self.buckets) + 2
         for model, row in self.recency.items():
-            total = sum(row[width + 1:], _ZERO)
+            total = sum(row[width + 1 :], _ZERO)
             if total:
                 self.age_sums[model] += total.total_seconds()
             row[width:] = [_ZERO] * width
@@ -198,7 +204,7 @@ class Aggregator:
             row[newest - bisect_left(buckets, age)] += 1
             self.age_sums[(make, model)] += age
             if self.stalest:  # a clock ahead of ours: "just now", as for its age
-                known.append((datetime.fromtimestamp(min(when, fetched_at), timezone.utc), device_id, make, model))
+                known.append((datetime.fromtimestamp(min(when, fetched_at), UTC), device_id, make, model))
         if known:
             self._offer(known)
 
@@ -214,7 +220,7 @@ class Aggregator:
 
     def _trim(self) -> None:
         self.oldest.sort(key=_first_two)
-        del self.oldest[self.stalest:]
+        del self.oldest[self.stalest :]
         if self.stalest and len(self.oldest) == self.stalest:
             self._limit = self.oldest[-1][0]
 
@@ -264,7 +270,13 @@ class Aggregator:
         ages = {mk: (tuple(accumulate(row)), sums[mk]) for mk, row in rows.items()}
         self._trim()
         return AccountData(
-            devices=dict(devices), protocols=dict(protocols), software=dict(software), ages=ages,
-            unknown=dict(unknown), buckets=tuple(self.buckets), count=self.count, pages=self.pages,
+            devices=dict(devices),
+            protocols=dict(protocols),
+            software=dict(software),
+            ages=ages,
+            unknown=dict(unknown),
+            buckets=tuple(self.buckets),
+            count=self.count,
+            pages=self.pages,
             stalest=tuple((when.timestamp(), *rest) for when, *rest in self.oldest),
         )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -37,10 +38,20 @@ class CredentialGuard:
     with `hard_stop`, no try at all after that many (ThingSpace locks the login after 5).
     """
 
-    def __init__(self, kind: str, hint: str, metrics: ExporterMetrics, log: Any,
-                 clock: Callable[[], float], limit: int = 2, base: float = 300.0, cap: float = 3600.0,
-                 hard_stop: int | None = None, store: LoginFailures | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        kind: str,
+        hint: str,
+        metrics: ExporterMetrics,
+        log: Any,
+        clock: Callable[[], float],
+        limit: int = 2,
+        base: float = 300.0,
+        cap: float = 3600.0,
+        hard_stop: int | None = None,
+        store: LoginFailures | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.kind, self.hint, self.metrics, self.log, self.clock = kind, hint, metrics, log, clock
         self.limit = limit if hard_stop is None else min(limit, hard_stop)
         self.base, self.cap, self.hard_stop = base, cap, hard_stop
@@ -53,17 +64,24 @@ class CredentialGuard:
 
     def check(self) -> None:
         if 0 < self.failures < self.limit and self.clock() < self.retry_at:
-            raise ApiError("auth_backoff", f"{self.kind} was just rejected; trying again next cycle "
-                           f"({self.hint})", self.kind)
+            raise ApiError(
+                "auth_backoff", f"{self.kind} was just rejected; trying again next cycle ({self.hint})", self.kind
+            )
         if self.hard_stop is not None and self.failures >= self.hard_stop:
             until = "the count is reset with --reset-login-failures" if self.store else "restart"
-            raise ApiError("auth_backoff", f"{self.kind} rejected {self.failures} times in a row; "
-                           f"not trying again until {until} ({self.hint})", self.kind)
+            raise ApiError(
+                "auth_backoff",
+                f"{self.kind} rejected {self.failures} times in a row; not trying again until {until} ({self.hint})",
+                self.kind,
+            )
         wait = self.retry_at - self.clock()
         self.metrics.auth_backoff.labels(self.kind).set(max(0.0, wait) if self.failures >= self.limit else 0)
         if self.failures >= self.limit and wait > 0:
-            raise ApiError("auth_backoff", f"{self.kind} rejected {self.failures} times in a row; "
-                           f"next try in {wait:.0f}s ({self.hint})", self.kind)
+            raise ApiError(
+                "auth_backoff",
+                f"{self.kind} rejected {self.failures} times in a row; next try in {wait:.0f}s ({self.hint})",
+                self.kind,
+            )
 
     def failed(self, exc: ApiError) -> None:
         exc.reason = "credentials_rejected"
@@ -75,11 +93,18 @@ class CredentialGuard:
             delay = min(self.cap, self.base * 2 ** (self.failures - self.limit))
             self.retry_at = self.clock() + delay
             self.metrics.auth_backoff.labels(self.kind).set(delay)
-            self.log.error("credentials_rejected", kind=self.kind, failures=self.failures,
-                           backoff_seconds=delay, fix=self.hint, error=exc.describe())
+            self.log.error(
+                "credentials_rejected",
+                kind=self.kind,
+                failures=self.failures,
+                backoff_seconds=delay,
+                fix=self.hint,
+                error=exc.describe(),
+            )
         else:
-            self.log.warning("credentials_rejected", kind=self.kind, failures=self.failures,
-                             fix=self.hint, error=exc.describe())
+            self.log.warning(
+                "credentials_rejected", kind=self.kind, failures=self.failures, fix=self.hint, error=exc.describe()
+            )
         self._save()
 
     def succeeded(self) -> None:
@@ -104,11 +129,21 @@ class CredentialGuard:
 
 
 class Auth:
-    def __init__(self, transport: Transport, client_id: str, client_secret: str, username: str,
-                 password: str, metrics: ExporterMetrics, log: Any,
-                 clock: Callable[[], float] = time.monotonic, login_budget: int = LOGIN_FAILURES_ALLOWED,
-                 login_store: LoginFailures | None = None, reload: Reload | None = None,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        client_id: str,
+        client_secret: str,
+        username: str,
+        password: str,
+        metrics: ExporterMetrics,
+        log: Any,
+        clock: Callable[[], float] = time.monotonic,
+        login_budget: int = LOGIN_FAILURES_ALLOWED,
+        login_store: LoginFailures | None = None,
+        reload: Reload | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.transport = transport
         self._client = (client_id, client_secret)
         self._login = {"username": username, "password": password}
@@ -122,10 +157,18 @@ class Auth:
         self._session_used = 0.0
         self._session_expires = float("inf")
         self.oauth_guard = CredentialGuard(
-            "oauth", "check THINGSPACE_CLIENT_ID and THINGSPACE_CLIENT_SECRET", metrics, log, clock)
+            "oauth", "check THINGSPACE_CLIENT_ID and THINGSPACE_CLIENT_SECRET", metrics, log, clock
+        )
         self.login_guard = CredentialGuard(
-            "login", "check THINGSPACE_USERNAME and THINGSPACE_PASSWORD; 5 failures lock the account",
-            metrics, log, clock, hard_stop=login_budget, store=login_store, wall=wall)
+            "login",
+            "check THINGSPACE_USERNAME and THINGSPACE_PASSWORD; 5 failures lock the account",
+            metrics,
+            log,
+            clock,
+            hard_stop=login_budget,
+            store=login_store,
+            wall=wall,
+        )
         self._reload = reload
         redactor.add(client_secret, password)
 
@@ -135,8 +178,11 @@ class Auth:
             now = self.clock()
             if self._token is None or now >= self._token_expires:
                 self._fetch_token(deadline)
-            if self._session is None or now >= self._session_expires or \
-                    now - self._session_used >= SESSION_IDLE - SESSION_MARGIN:
+            if (
+                self._session is None
+                or now >= self._session_expires
+                or now - self._session_used >= SESSION_IDLE - SESSION_MARGIN
+            ):
                 self._do_login(deadline)
             return {"Authorization": f"Bearer {self._token}", "VZ-M2M-Token": self._session or ""}
 
@@ -164,8 +210,9 @@ class Auth:
             return
         headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
         try:
-            self.transport.request("logout", "POST", LOGOUT_PATH, headers=headers, timeout=timeout,
-                                   during_shutdown=True)
+            self.transport.request(
+                "logout", "POST", LOGOUT_PATH, headers=headers, timeout=timeout, during_shutdown=True
+            )
             self.log.info("session_logged_out")
         except Exception as exc:  # shutting down: report and go on
             self.log.warning("logout_failed", error=str(exc) or type(exc).__name__)
@@ -173,7 +220,12 @@ class Auth:
     def _fetch_token(self, deadline: float | None) -> None:
         self._reload_credentials(self.oauth_guard)
         token, doc = self._obtain(
-            "token", TOKEN_PATH, "access_token", self.oauth_guard, deadline, auth=self._client,
+            "token",
+            TOKEN_PATH,
+            "access_token",
+            self.oauth_guard,
+            deadline,
+            auth=self._client,
             data={"grant_type": "client_credentials"},
             headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
         )
@@ -189,7 +241,12 @@ class Auth:
     def _do_login(self, deadline: float | None) -> None:
         self._reload_credentials(self.login_guard)
         session, doc = self._obtain(
-            "login", LOGIN_PATH, "sessionToken", self.login_guard, deadline, json=self._login,
+            "login",
+            LOGIN_PATH,
+            "sessionToken",
+            self.login_guard,
+            deadline,
+            json=self._login,
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
         )
         now = self.clock()
@@ -198,8 +255,9 @@ class Auth:
         self._session_expires = now + lifetime - min(SESSION_MARGIN, lifetime / 10) if lifetime else float("inf")
         self.log.debug("session_started")
 
-    def _obtain(self, endpoint: str, path: str, field: str, guard: CredentialGuard, deadline: float | None,
-                **kw: Any) -> tuple[str, dict[str, Any]]:
+    def _obtain(
+        self, endpoint: str, path: str, field: str, guard: CredentialGuard, deadline: float | None, **kw: Any
+    ) -> tuple[str, dict[str, Any]]:
         """POST for a credential; a rejection counts against `guard`. Returns it and the response."""
         guard.check()
         try:

@@ -7,7 +7,8 @@ import gc
 import signal
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from .config import SECRET_FIELDS, ConfigError, Settings, env_name, flag_name, load, read_secret_file
@@ -21,28 +22,47 @@ GC_YOUNG_THRESHOLD = 50_000
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG, description="Prometheus exporter for Verizon ThingSpace device fleets. Every flag "
+        prog=PROG,
+        description="Prometheus exporter for Verizon ThingSpace device fleets. Every flag "
         "can also be set as an environment variable (shown in brackets).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter, argument_default=argparse.SUPPRESS,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
     for name, field in Settings.model_fields.items():
         p.add_argument(flag_name(name), dest=name, metavar="VALUE", help=f"{field.description} [{env_name(name)}]")
     for name in SECRET_FIELDS:
-        p.add_argument(flag_name(name) + "-file", dest=name + "_file", metavar="PATH",
-                       help=f"read {name} from this file [{env_name(name)}_FILE]")
-    p.add_argument("--once", action="store_true", default=False,
-                   help="collect every account once, print the metrics on stdout and exit (1 if any failed)")
-    p.add_argument("--check-config", action="store_true", default=False,
-                   help="validate the configuration and exit (0 valid, 2 invalid)")
-    p.add_argument("--reset-login-failures", action="store_true", default=False,
-                   help="forget the rejected logins counted in THINGSPACE_STATE_DIR (once the password "
-                   "is fixed) and exit")
-    p.add_argument("--demo", action="store_true", default=False,
-                   help="run against a built-in ThingSpace simulator with demo credentials")
+        p.add_argument(
+            flag_name(name) + "-file",
+            dest=name + "_file",
+            metavar="PATH",
+            help=f"read {name} from this file [{env_name(name)}_FILE]",
+        )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        default=False,
+        help="collect every account once, print the metrics on stdout and exit (1 if any failed)",
+    )
+    p.add_argument(
+        "--check-config",
+        action="store_true",
+        default=False,
+        help="validate the configuration and exit (0 valid, 2 invalid)",
+    )
+    p.add_argument(
+        "--reset-login-failures",
+        action="store_true",
+        default=False,
+        help="forget the rejected logins counted in THINGSPACE_STATE_DIR (once the password is fixed) and exit",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        default=False,
+        help="run against a built-in ThingSpace simulator with demo credentials",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
-
-
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -68,9 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             settings = settings_from(args)
         if args.check_config:
-            print(f"{PROG}: configuration is valid ({len(settings.accounts)} accounts, "
-                  f"{len(settings.owned_accounts)} in shard {settings.shard_index} of {settings.shard_count})",
-                  file=sys.stderr)
+            print(
+                f"{PROG}: configuration is valid ({len(settings.accounts)} accounts, "
+                f"{len(settings.owned_accounts)} in shard {settings.shard_index} of {settings.shard_count})",
+                file=sys.stderr,
+            )
             return 0
         if args.reset_login_failures:
             return reset_login_failures(settings)
@@ -86,8 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def credentials(settings: Settings) -> tuple[str, str, str, str]:
-    return (settings.client_id, settings.client_secret.get_secret_value(), settings.username,
-            settings.password.get_secret_value())
+    return (
+        settings.client_id,
+        settings.client_secret.get_secret_value(),
+        settings.username,
+        settings.password.get_secret_value(),
+    )
 
 
 def reset_login_failures(settings: Settings) -> int:
@@ -154,26 +180,40 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
     tune_gc()
     host, port = settings.listen
     raise_open_files_limit(settings.max_connections + 256)
-    limits = server.Limits(header_timeout=settings.header_timeout_seconds, idle_timeout=settings.idle_timeout_seconds,
-                           max_connections=settings.max_connections)
+    limits = server.Limits(
+        header_timeout=settings.header_timeout_seconds,
+        idle_timeout=settings.idle_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
     access = None
     if settings.web_config_file:
         from .access import Access
-        from .webconfig import WebConfigError, load as load_web_config
+        from .webconfig import WebConfigError
+        from .webconfig import load as load_web_config
 
         try:  # checked with the settings already; read again in case it changed since
             access = Access(settings.web_config_file, load_web_config(settings.web_config_file), log)
         except WebConfigError as exc:
             print(f"{PROG}: invalid configuration: {env_name('web_config_file')}: {exc}", file=sys.stderr)
             return 2
-    app = server.make_app(exporter, access and access.authorize, access and access.headers,
-                          page=lambda: status.render(exporter))
+    app = server.make_app(
+        exporter, access and access.authorize, access and access.headers, page=lambda: status.render(exporter)
+    )
     try:
-        httpd = server.bind(host, port, app, limits, access and access.config.ssl_context,
-                            on_error=lambda text: log.error("http_app_error", error=text))
+        httpd = server.bind(
+            host,
+            port,
+            app,
+            limits,
+            access and access.config.ssl_context,
+            on_error=lambda text: log.error("http_app_error", error=text),
+        )
     except OSError as exc:
-        print(f"{PROG}: invalid configuration: THINGSPACE_LISTEN_ADDRESS: cannot listen on "
-              f"{settings.listen_address}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"{PROG}: invalid configuration: THINGSPACE_LISTEN_ADDRESS: cannot listen on "
+            f"{settings.listen_address}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 2
     stop = exporter.stop
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -182,14 +222,25 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
     if access is not None:
         access.on_tls = lambda context: setattr(httpd, "ssl_context", context)
         access.watch(stop)
-    log.info("started", version=__version__, listen=f"{host or '0.0.0.0'}:{httpd.server_port}",
-             tls=httpd.ssl_context is not None, basic_auth=bool(access and access.config.users),
-             accounts=len(settings.owned_accounts), shard=settings.shard_index,
-             shards=settings.shard_count, interval_seconds=settings.interval_seconds,
-             base_url=settings.base_url)
+    log.info(
+        "started",
+        version=__version__,
+        listen=f"{host or '0.0.0.0'}:{httpd.server_port}",
+        tls=httpd.ssl_context is not None,
+        basic_auth=bool(access and access.config.users),
+        accounts=len(settings.owned_accounts),
+        shard=settings.shard_index,
+        shards=settings.shard_count,
+        interval_seconds=settings.interval_seconds,
+        base_url=settings.base_url,
+    )
     if simulator is not None:
-        print(f"demo: metrics at http://127.0.0.1:{httpd.server_port}/metrics "
-              f"(simulator at {simulator.base_url}); Ctrl-C stops", file=sys.stderr, flush=True)
+        print(
+            f"demo: metrics at http://127.0.0.1:{httpd.server_port}/metrics "
+            f"(simulator at {simulator.base_url}); Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
     exporter.collection.start()
     while not stop.wait(0.5):
         pass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from .auth import Auth
@@ -32,8 +33,7 @@ class Client:
             headers["Accept"] = "application/json"
             headers["Content-Type"] = "application/json"  # the reference page lists it as required
             try:
-                body = self.transport.request(endpoint, "GET", path, params=params, headers=headers,
-                                              deadline=deadline)
+                body = self.transport.request(endpoint, "GET", path, params=params, headers=headers, deadline=deadline)
             except ApiError as exc:
                 if attempt == 1 and self.auth.rejected(exc, headers):
                     continue
@@ -64,16 +64,18 @@ class Client:
         params = {"campaignStatus": status, "lastSeenCampaignId": cursor}
         return self._doc("campaigns", CAMPAIGNS_PATH.format(account=_segment(account)), params, deadline)
 
-    def campaign_device_page(self, account: str, campaign: str, cursor: str,
-                             deadline: float | None = None) -> CampaignDevicePage:
+    def campaign_device_page(
+        self, account: str, campaign: str, cursor: str, deadline: float | None = None
+    ) -> CampaignDevicePage:
         path = CAMPAIGN_DEVICES_PATH.format(account=_segment(account), campaign=_segment(campaign))
         return self._doc("campaign_devices", path, {"lastSeenDeviceId": cursor}, deadline)
 
     def _doc(self, endpoint: str, path: str, params: dict[str, str], deadline: float | None) -> Any:
         return self._decoded(endpoint, path, params, deadline, lambda body: decode(endpoint, body))[0]
 
-    def _decoded(self, endpoint: str, path: str, params: dict[str, str], deadline: float | None,
-                 parse: Callable[[bytes], Any]) -> tuple[Any, float]:
+    def _decoded(
+        self, endpoint: str, path: str, params: dict[str, str], deadline: float | None, parse: Callable[[bytes], Any]
+    ) -> tuple[Any, float]:
         """GET and decode, with the time the response arrived."""
         for attempt in (1, 2):
             body = self.get(endpoint, path, params, deadline)

@@ -71,7 +71,9 @@ def read_secret_file(path: str, source: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read secret file {path!r}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
+        raise ConfigError(
+            f"{source}: cannot read secret file {path!r}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}"
+        ) from None
 
 
 class Settings(BaseSettings):
@@ -92,16 +94,27 @@ class Settings(BaseSettings):
         list(DEFAULT_BUCKETS), description="last-connection age histogram bounds, seconds"
     )
     stale_after_seconds: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="keep a failing account's last snapshot this long (default 3 intervals)"
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="keep a failing account's last snapshot this long (default 3 intervals)",
     )
-    cycle_timeout_seconds: float = Field(1800.0, gt=0, allow_inf_nan=False, description="deadline for one account's listing")
-    request_timeout_seconds: float = Field(30.0, gt=0, allow_inf_nan=False, description="read timeout of one HTTP request")
+    cycle_timeout_seconds: float = Field(
+        1800.0, gt=0, allow_inf_nan=False, description="deadline for one account's listing"
+    )
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, allow_inf_nan=False, description="read timeout of one HTTP request"
+    )
     max_retries: int = Field(3, ge=0, le=10, description="retries of 408/429/5xx per request")
     max_concurrency: int = Field(4, ge=1, le=64, description="page requests in flight per account")
-    max_requests_per_second: float = Field(10.0, ge=0, allow_inf_nan=False, description="API request rate cap, 0 = none")
+    max_requests_per_second: float = Field(
+        10.0, ge=0, allow_inf_nan=False, description="API request rate cap, 0 = none"
+    )
     shard_count: int = Field(1, ge=1, le=MAX_SHARDS, description="replicas splitting the accounts between them")
     shard_index: int | None = Field(
-        None, ge=0, validate_default=True,
+        None,
+        ge=0,
+        validate_default=True,
         description="this replica's shard, from 0 (default: the ordinal ending the host name, as in a StatefulSet)",
     )
     state_dir: str | None = Field(None, description="directory for state kept across restarts (rejected logins)")
@@ -118,10 +131,18 @@ class Settings(BaseSettings):
         None, description="exporter-toolkit web configuration: TLS, client certificates, basic auth, headers"
     )
     header_timeout_seconds: float = Field(
-        5.0, gt=0, le=300, allow_inf_nan=False, description="close a connection whose request head is not complete this long after it began"
+        5.0,
+        gt=0,
+        le=300,
+        allow_inf_nan=False,
+        description="close a connection whose request head is not complete this long after it began",
     )
     idle_timeout_seconds: float = Field(
-        5.0, gt=0, le=3600, allow_inf_nan=False, description="close a kept-alive connection idle this long between requests"
+        5.0,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="close a kept-alive connection idle this long between requests",
     )
     max_connections: int = Field(
         4096, ge=8, le=1_000_000, description="open HTTP connections; beyond it the longest-waiting idle one is closed"
@@ -129,8 +150,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, SecretFilesSource(settings_cls)

@@ -32,7 +32,7 @@ class Device(msgspec.Struct, gc=False):
     protocol: Text = None
     fotaEligible: Flag = None
     licenseAssigned: Flag = None
-    softwareList: Union[list[Software], None] = None
+    softwareList: list[Software] | None = None
     lastConnectionTime: Text = None
     lastConnectTime: Text = None
 
@@ -40,7 +40,7 @@ class Device(msgspec.Struct, gc=False):
 class Page(msgspec.Struct, gc=False):
     hasMoreData: Any = None
     lastSeenDeviceId: Any = None
-    deviceList: Union[list[Device], None] = None
+    deviceList: list[Device] | None = None
 
 
 # What a lenient field may hold: any scalar. A list or object where a label value belongs is a
@@ -81,6 +81,7 @@ def decode_page(body: bytes) -> Any:  # Page, or LenientPage for odd types
 
 # --- the other read-only FOTA v3 endpoints: every field a scalar or absent ---------------------
 
+
 class FirmwarePath(msgspec.Struct, gc=False):
     firmwareName: Scalar = None
     firmwareFrom: Scalar = None
@@ -106,7 +107,7 @@ class Campaign(msgspec.Struct, gc=False):
 class CampaignPage(msgspec.Struct, gc=False):
     hasMoreData: Any = None
     lastSeenCampaignId: Any = None
-    campaignList: Union[list[Campaign], None] = None
+    campaignList: list[Campaign] | None = None
 
 
 class CampaignDevice(msgspec.Struct, gc=False):
@@ -117,7 +118,7 @@ class CampaignDevice(msgspec.Struct, gc=False):
 class CampaignDevicePage(msgspec.Struct, gc=False):
     hasMoreData: Any = None
     lastSeenDeviceId: Any = None
-    deviceList: Union[list[CampaignDevice], None] = None
+    deviceList: list[CampaignDevice] | None = None
 
 
 DECODERS = {

@@ -10,8 +10,10 @@ from .config import ENV_PREFIX, Settings, load
 
 DEMO_ACCOUNTS = {"0000123456-00001": 2500, "0000123456-00002": 12000}
 DEMO_CREDENTIALS = {
-    "client_id": "demo-client", "client_secret": "demo-secret",
-    "username": "demo-user", "password": "demo-password",
+    "client_id": "demo-client",
+    "client_secret": "demo-secret",
+    "username": "demo-user",
+    "password": "demo-password",
 }
 DEMO_INTERVAL = 15.0  # a demo should look alive; real accounts want minutes
 DEMO_CHURN = 20.0
@@ -21,8 +23,14 @@ def start_simulator() -> Any:
     from .simulator import Faults, Simulator
 
     # A light sprinkle of throttling so the retry and request metrics show something.
-    sim = Simulator(accounts=DEMO_ACCOUNTS, seed=1, latency=0.01, churn_seconds=DEMO_CHURN,
-                    faults=Faults(rates={"rate_limit": 0.02}, seed=1), **DEMO_CREDENTIALS)
+    sim = Simulator(
+        accounts=DEMO_ACCOUNTS,
+        seed=1,
+        latency=0.01,
+        churn_seconds=DEMO_CHURN,
+        faults=Faults(rates={"rate_limit": 0.02}, seed=1),
+        **DEMO_CREDENTIALS,
+    )
     sim.start("127.0.0.1", 0)
     return sim
 

@@ -15,8 +15,9 @@ TOKEN_FAULTS = ("900901", "900902")
 class ApiError(Exception):
     """A request or response that failed; `reason` is a short metric label."""
 
-    def __init__(self, reason: str, message: str, endpoint: str = "", status: int | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self, reason: str, message: str, endpoint: str = "", status: int | None = None, code: str | None = None
+    ) -> None:
         self.reason = reason
         self.endpoint = endpoint
         self.status = status

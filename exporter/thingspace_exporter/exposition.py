@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -53,7 +53,7 @@ def _blocks(blob: bytes, packed: bool = True) -> Blocks:
         while block.startswith(b"# ", head):  # HELP, TYPE, UNIT; a sample line never starts so
             head = block.index(b"\n", head) + 1
         samples = block[head:]
-        out[block[7:block.index(b" ", 7)]] = (block[:head], samples, _gz(samples) if packed else b"")
+        out[block[7 : block.index(b" ", 7)]] = (block[:head], samples, _gz(samples) if packed else b"")
     return out
 
 
@@ -107,8 +107,9 @@ class Renderer:
         return (names.index(text), 0) if text in names else (len(names), 0)
 
 
-def _join(accounts: list[Blocks], order: Callable[[bytes], tuple[int, int]],
-          packed: bool = True) -> tuple[bytes, bytes]:
+def _join(
+    accounts: list[Blocks], order: Callable[[bytes], tuple[int, int]], packed: bool = True
+) -> tuple[bytes, bytes]:
     """One body from every account's blocks (the first holds every family's header), and its gzip form."""
     headers: dict[bytes, bytes] = {}
     for blocks in accounts:
@@ -141,15 +142,14 @@ def _gz(data: bytes) -> bytes:
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:
     """(OpenMetrics?, gzip?) from the request headers, as prometheus_client decides them."""
-    use_om = any(
-        part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(",")
-    )
+    use_om = any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
     use_gz = "gzip" in {e.split(";")[0].strip() for e in accept_encoding.split(",")}
     return use_om, use_gz
 
 
-def body(rendered: Rendered, live: CollectorRegistry, accept: str = "",
-         accept_encoding: str = "") -> tuple[bytes, list[tuple[str, str]]]:
+def body(
+    rendered: Rendered, live: CollectorRegistry, accept: str = "", accept_encoding: str = ""
+) -> tuple[bytes, list[tuple[str, str]]]:
     """The scrape response: cached device text plus freshly rendered live metrics.
 
     gzip members may be concatenated (RFC 1952), so the cached compressed part is reused.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Go's zero time and 1900-01-01 mean "never": nothing real connected before 1971-01-01.
 EARLIEST = 31536000.0
@@ -31,6 +31,6 @@ def parse_time(value: object) -> float | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     seconds = moment.timestamp()
     return seconds if seconds >= EARLIEST else None

@@ -45,9 +45,7 @@ redactor = Redactor()
 
 def configure(level: str = "info", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -17,8 +17,16 @@ HEALTH_GRACE = 60.0
 
 
 class Collection:
-    def __init__(self, settings: Settings, client: Client, store: SnapshotStore, metrics: ExporterMetrics,
-                 log: Any, stop: threading.Event, collectors: list[Collector] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        store: SnapshotStore,
+        metrics: ExporterMetrics,
+        log: Any,
+        stop: threading.Event,
+        collectors: list[Collector] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.log = log
@@ -48,8 +56,9 @@ class Collection:
         self.metrics.cycles.inc()
         results: dict[str, bool] = {}
         threads = [
-            threading.Thread(target=lambda a=a: results.__setitem__(a, self.collect_account(a)),
-                             name=f"collect-{a}", daemon=True)
+            threading.Thread(
+                target=lambda a=a: results.__setitem__(a, self.collect_account(a)), name=f"collect-{a}", daemon=True
+            )
             for a in self.accounts
         ]
         for t in threads:

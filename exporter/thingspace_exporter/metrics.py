@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import platform
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
-from prometheus_client import gc_collector, platform_collector, process_collector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    gc_collector,
+    platform_collector,
+    process_collector,
+)
 
 from . import __version__
 
@@ -27,58 +36,78 @@ class ExporterMetrics:
             {"version": __version__, "python_version": platform.python_version()}
         )
         self.up = Gauge(
-            "thingspace_up", f"1 when the account's latest collection cycle completed, else 0. {BG}",
-            ["account"], registry=r,
+            "thingspace_up",
+            f"1 when the account's latest collection cycle completed, else 0. {BG}",
+            ["account"],
+            registry=r,
         )
         self.last_success = Gauge(
             "thingspace_last_success_timestamp_seconds",
-            f"Unix time the account's device listing last completed. {BG}", ["account"], registry=r,
+            f"Unix time the account's device listing last completed. {BG}",
+            ["account"],
+            registry=r,
         )
         self.duration = Gauge(
             "thingspace_collection_duration_seconds",
-            f"Wall time of the account's latest collection cycle. {BG}", ["account"], registry=r,
+            f"Wall time of the account's latest collection cycle. {BG}",
+            ["account"],
+            registry=r,
         )
         self.published = Gauge(
-            "thingspace_snapshot_published", f"1 while device series of the account are published. {BG}",
-            ["account"], registry=r,
+            "thingspace_snapshot_published",
+            f"1 while device series of the account are published. {BG}",
+            ["account"],
+            registry=r,
         )
         self.requests = Counter(
-            "thingspace_api_requests", f"ThingSpace API requests made, by endpoint. {BG}",
-            ["endpoint"], registry=r,
+            "thingspace_api_requests",
+            f"ThingSpace API requests made, by endpoint. {BG}",
+            ["endpoint"],
+            registry=r,
         )
         self.failures = Counter(
             "thingspace_api_request_failures",
             f"ThingSpace API requests that failed after retries, by endpoint and reason. {BG}",
-            ["endpoint", "reason"], registry=r,
+            ["endpoint", "reason"],
+            registry=r,
         )
         self.retries = Counter(
-            "thingspace_api_retries", f"ThingSpace API requests retried, by endpoint and reason. {BG}",
-            ["endpoint", "reason"], registry=r,
+            "thingspace_api_retries",
+            f"ThingSpace API requests retried, by endpoint and reason. {BG}",
+            ["endpoint", "reason"],
+            registry=r,
         )
         self.latency = Histogram(
             "thingspace_api_request_duration_seconds",
             f"Latency of ThingSpace API requests including retries, by endpoint. {BG}",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.rate_limit = Gauge(
             "thingspace_api_request_rate_limit",
             "ThingSpace API requests per second the exporter currently allows itself, adapted to the API's "
             "429 answers within THINGSPACE_MAX_REQUESTS_PER_SECOND; 0 = no limit. The exporter's own state, "
-            "updated in the background as requests are made.", registry=r,
+            "updated in the background as requests are made.",
+            registry=r,
         )
         self.collector_up = Gauge(
             "thingspace_collector_up",
             f"1 when the collector's latest run for the account succeeded, else 0. {BG}",
-            ["account", "collector"], registry=r,
+            ["account", "collector"],
+            registry=r,
         )
         self.collector_duration = Gauge(
             "thingspace_collector_duration_seconds",
-            f"Wall time of the collector's latest run for the account. {BG}", ["account", "collector"], registry=r,
+            f"Wall time of the collector's latest run for the account. {BG}",
+            ["account", "collector"],
+            registry=r,
         )
         self.collector_errors = Counter(
             "thingspace_collector_errors",
             f"Collector runs that failed, by account, collector and reason. {BG}",
-            ["account", "collector", "reason"], registry=r,
+            ["account", "collector", "reason"],
+            registry=r,
         )
         self.pages = Counter(
             "thingspace_pages_fetched", f"Device list pages fetched, by account. {BG}", ["account"], registry=r
@@ -86,16 +115,20 @@ class ExporterMetrics:
         self.errors = Counter(
             "thingspace_collection_errors",
             f"Account collection cycles that failed, by account and reason. {BG}",
-            ["account", "reason"], registry=r,
+            ["account", "reason"],
+            registry=r,
         )
         self.auth_rejections = Counter(
             "thingspace_auth_rejections",
-            f"Credentials rejected by ThingSpace, by kind (oauth, login). {BG}", ["kind"], registry=r,
+            f"Credentials rejected by ThingSpace, by kind (oauth, login). {BG}",
+            ["kind"],
+            registry=r,
         )
         self.auth_backoff = Gauge(
             "thingspace_auth_backoff_seconds",
             f"Seconds until the next login attempt is allowed after rejected credentials. {BG}",
-            ["kind"], registry=r,
+            ["kind"],
+            registry=r,
         )
         self.interval = Gauge(
             "thingspace_collection_interval_seconds",
@@ -103,11 +136,15 @@ class ExporterMetrics:
             registry=r,
         )
         self.shard = Gauge(
-            "thingspace_shard_info", "This replica's shard and the number of shards (always 1).",
-            ["index", "count"], registry=r,
+            "thingspace_shard_info",
+            "This replica's shard and the number of shards (always 1).",
+            ["index", "count"],
+            registry=r,
         )
         self.shard_accounts = Gauge(
-            "thingspace_shard_accounts", "Accounts this replica's shard collects.", registry=r,
+            "thingspace_shard_accounts",
+            "Accounts this replica's shard collects.",
+            registry=r,
         )
         self.cycles = Counter(
             "thingspace_collection_cycles", f"Collection cycles run, over all accounts. {BG}", registry=r

@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .aggregation import AccountData, Aggregator, text
 from .decode import Device, Page
@@ -118,9 +119,13 @@ def _mark(devices: list[Device]) -> tuple[str, int] | None:
 Marks = list[tuple[str, int]]  # (last device id, devices) of each page seen
 
 
-def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
-                    on_page: Callable[[int], None] | None = None, stalest: int = 0,
-                    seen: Marks | None = None) -> tuple[AccountData, list[str]]:
+def list_sequential(
+    fetch: Fetch,
+    buckets: tuple[float, ...],
+    on_page: Callable[[int], None] | None = None,
+    stalest: int = 0,
+    seen: Marks | None = None,
+) -> tuple[AccountData, list[str]]:
     """The whole listing from the start; returns the counts and the next cycle's bounds. The
     pages' marks also go to `seen` as they come, so a listing that fails still tells where its
     pages ended.
@@ -141,9 +146,16 @@ def list_sequential(fetch: Fetch, buckets: tuple[float, ...],
     return agg.result(), plan_bounds(marks)
 
 
-def list_parallel(fetch: Fetch, buckets: tuple[float, ...], bounds: list[str], workers: int,
-                  stop: threading.Event, on_page: Callable[[int], None] | None = None, stalest: int = 0,
-                  seen: Marks | None = None) -> tuple[AccountData, list[str]]:
+def list_parallel(
+    fetch: Fetch,
+    buckets: tuple[float, ...],
+    bounds: list[str],
+    workers: int,
+    stop: threading.Event,
+    on_page: Callable[[int], None] | None = None,
+    stalest: int = 0,
+    seen: Marks | None = None,
+) -> tuple[AccountData, list[str]]:
     """Walk the segments between `bounds` with up to `workers` threads; raise on any segment error.
     Every page's mark also goes to `seen`, as in list_sequential."""
     starts = [START, *bounds]

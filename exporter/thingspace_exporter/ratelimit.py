@@ -23,24 +23,28 @@ import math
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import Stopped
 
-BACKOFF = 0.7          # the rate after a 429, as a share of the rate the 429 came at
-SAFE = 0.9             # growth slows down at this share of the known limit...
-GROWTH = 0.05          # ...having grown by this share of it per second
-PROBE_SLOWDOWN = 20    # growth between SAFE and the known limit is this many times slower
-MIN_GROWTH = 1.0       # requests per second per second at least: a low limit seen is soon left behind
-MIN_RATE = 0.5         # requests per second: never slower, whatever the 429s
+BACKOFF = 0.7  # the rate after a 429, as a share of the rate the 429 came at
+SAFE = 0.9  # growth slows down at this share of the known limit...
+GROWTH = 0.05  # ...having grown by this share of it per second
+PROBE_SLOWDOWN = 20  # growth between SAFE and the known limit is this many times slower
+MIN_GROWTH = 1.0  # requests per second per second at least: a low limit seen is soon left behind
+MIN_RATE = 0.5  # requests per second: never slower, whatever the 429s
 OBSERVED_SECONDS = 1.0  # the window over which the rate actually sent is measured
 
 UNLIMITED = math.inf
 
 
 class RateLimiter:
-    def __init__(self, ceiling: float, clock: Callable[[], float] = time.monotonic,
-                 on_change: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        ceiling: float,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[float], None] | None = None,
+    ) -> None:
         """`ceiling` in requests per second, 0 for none; `on_change(rate)` hears every new rate
         (math.inf while there is no limit)."""
         self.ceiling = ceiling if ceiling > 0 else UNLIMITED
@@ -50,7 +54,7 @@ class RateLimiter:
         self._on_change = on_change
         self._tokens = self._capacity()
         self._stamp = clock()
-        self._hold_until = -math.inf   # Retry-After: no request before this
+        self._hold_until = -math.inf  # Retry-After: no request before this
         self._backed_off_at = -math.inf
         self._sent: deque[float] = deque()  # grant times within the last OBSERVED_SECONDS
         self._lock = threading.Lock()

@@ -49,7 +49,7 @@ def head_end(buf: bytes | bytearray, max_line: int, max_head: int) -> tuple[int,
 def skip_empty_lines(buf: bytearray) -> None:
     """RFC 9112 2.2: a server should ignore empty lines received before the request line."""
     n = 0
-    while buf[n:n + 2] == b"\r\n" or buf[n:n + 1] == b"\n":
+    while buf[n : n + 2] == b"\r\n" or buf[n : n + 1] == b"\n":
         n += 2 if buf[n] == 13 else 1
     if n:
         del buf[:n]

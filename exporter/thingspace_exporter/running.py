@@ -5,8 +5,9 @@ touches another's snapshot: a campaigns error leaves the device counts as they a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .collectors import Collector, Context
 from .config import Settings
@@ -30,8 +31,14 @@ class Outcome:
 
 
 class Runner:
-    def __init__(self, settings: Settings, store: SnapshotStore, metrics: ExporterMetrics, log: Any,
-                 collectors: Sequence[Collector]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: SnapshotStore,
+        metrics: ExporterMetrics,
+        log: Any,
+        collectors: Sequence[Collector],
+    ) -> None:
         self.settings, self.store, self.metrics, self.log = settings, store, metrics, log
         self.collectors = list(collectors)
         self.outcomes: dict[tuple[str, str], Outcome] = {}  # (account, collector) -> latest
@@ -78,11 +85,11 @@ class Runner:
             m.duration.labels(account).set(duration)
             m.published.labels(account).set(1)
         self.outcomes[account, name] = Outcome(True, now, duration)
-        log.info("collection_finished", outcome="success", **collector.summary(data),
-                 duration_seconds=round(duration, 3))
+        log.info(
+            "collection_finished", outcome="success", **collector.summary(data), duration_seconds=round(duration, 3)
+        )
 
-    def _failed(self, collector: Collector, account: str, reason: str, error: str, started: float,
-                log: Any) -> None:
+    def _failed(self, collector: Collector, account: str, reason: str, error: str, started: float, log: Any) -> None:
         duration = time.monotonic() - started
         m, name = self.metrics, collector.name
         m.collector_up.labels(account, name).set(0)
@@ -99,5 +106,11 @@ class Runner:
             m.errors.labels(account, reason).inc()
             m.published.labels(account).set(1 if kept else 0)
         self.outcomes[account, name] = Outcome(False, time.time(), duration, reason, error)
-        log.error("collection_finished", outcome="failure", reason=reason, error=error,
-                  duration_seconds=round(duration, 3), snapshot_kept=kept)
+        log.error(
+            "collection_finished",
+            outcome="failure",
+            reason=reason,
+            error=error,
+            duration_seconds=round(duration, 3),
+            snapshot_kept=kept,
+        )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ssl
 import threading
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import __version__
 from .exposition import body
@@ -25,9 +26,12 @@ LANDING = f"""<!doctype html>
 """.encode()
 
 
-def make_app(exporter: Any, authorize: Authorize | None = None,
-             extra_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
-             page: Callable[[], bytes] = lambda: LANDING) -> Callable:
+def make_app(
+    exporter: Any,
+    authorize: Authorize | None = None,
+    extra_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
+    page: Callable[[], bytes] = lambda: LANDING,
+) -> Callable:
     """`exporter` offers .store, .metrics.registry, .collection (healthy(), ready). The server
     passes only GET and HEAD requests without a body; every request goes through `authorize`,
     and every response carries `extra_headers()` (a web configuration's security headers).
@@ -43,8 +47,12 @@ def make_app(exporter: Any, authorize: Authorize | None = None,
             status, headers = refusal
             return _send(start_response, status, status.encode()[4:] + b"\n", headers=headers)
         if path == "/metrics":
-            data, headers = body(exporter.store.derived, exporter.metrics.registry,
-                                 environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_ACCEPT_ENCODING", ""))
+            data, headers = body(
+                exporter.store.derived,
+                exporter.metrics.registry,
+                environ.get("HTTP_ACCEPT", ""),
+                environ.get("HTTP_ACCEPT_ENCODING", ""),
+            )
             start_response("200 OK", [*headers, ("Content-Length", str(len(data)))])
             return [b"" if method == "HEAD" else data]
         if path == "/":
@@ -61,14 +69,25 @@ def make_app(exporter: Any, authorize: Authorize | None = None,
     return app
 
 
-def _send(start_response: Callable, status: str, data: bytes, content_type: str = "text/plain; charset=utf-8",
-          headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+def _send(
+    start_response: Callable,
+    status: str,
+    data: bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    headers: Iterable[tuple[str, str]] = (),
+) -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers])
     return [data]
 
 
-def bind(host: str, port: int, app: Callable, limits: Limits = Limits(),
-         ssl_context: ssl.SSLContext | None = None, on_error: Callable[[str], None] | None = None) -> Server:
+def bind(
+    host: str,
+    port: int,
+    app: Callable,
+    limits: Limits = Limits(),
+    ssl_context: ssl.SSLContext | None = None,
+    on_error: Callable[[str], None] | None = None,
+) -> Server:
     """Bind now (so a port in use fails at start-up); serve later with serve()."""
     return Server(host, port, app, limits, ssl_context, on_error)
 

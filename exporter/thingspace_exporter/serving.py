@@ -26,9 +26,10 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any, Callable
+from typing import Any
 
 from .request import BadRequest, Request, check, head_end, parse_head, skip_empty_lines
 
@@ -75,8 +76,15 @@ class _Conn:
 class Server:
     """Bound at construction (a port in use fails at start-up); serve_forever() serves."""
 
-    def __init__(self, host: str, port: int, app: Callable, limits: Limits = Limits(),
-                 ssl_context: ssl.SSLContext | None = None, on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: Callable,
+        limits: Limits = Limits(),
+        ssl_context: ssl.SSLContext | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.ssl_context = ssl_context
@@ -263,12 +271,12 @@ class Server:
             ends = head_end(conn.buf, lim.max_request_line, lim.max_head)
             if ends is None:
                 return
-            req = parse_head(bytes(conn.buf[:ends[0]]), lim.max_request_line, lim.max_headers)
+            req = parse_head(bytes(conn.buf[: ends[0]]), lim.max_request_line, lim.max_headers)
             check(req)
         except BadRequest as exc:
             self._respond(conn, _error_response(exc), keep_alive=False)
             return
-        del conn.buf[:ends[1]]
+        del conn.buf[: ends[1]]
         conn.state = WORKING
         conn.deadline = math.inf
         self._parked.pop(conn, None)
@@ -280,12 +288,23 @@ class Server:
     def _environ(self, conn: _Conn, req: Request) -> dict[str, Any]:
         host, port = self.server_address[:2]
         environ = {
-            "REQUEST_METHOD": req.method, "SCRIPT_NAME": "", "PATH_INFO": req.path, "QUERY_STRING": req.query,
-            "SERVER_PROTOCOL": req.version, "SERVER_NAME": str(host), "SERVER_PORT": str(port),
-            "REMOTE_ADDR": str(conn.addr[0]) if conn.addr else "", "CONTENT_LENGTH": "", "CONTENT_TYPE": "",
-            "wsgi.version": (1, 0), "wsgi.url_scheme": "https" if conn.tls else "http",
-            "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-            "wsgi.multiprocess": False, "wsgi.run_once": False,
+            "REQUEST_METHOD": req.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": req.path,
+            "QUERY_STRING": req.query,
+            "SERVER_PROTOCOL": req.version,
+            "SERVER_NAME": str(host),
+            "SERVER_PORT": str(port),
+            "REMOTE_ADDR": str(conn.addr[0]) if conn.addr else "",
+            "CONTENT_LENGTH": "",
+            "CONTENT_TYPE": "",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "https" if conn.tls else "http",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
         }
         for key, value in req.headers.items():
             if key not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
@@ -455,9 +474,14 @@ class Server:
 def _error_response(exc: BadRequest) -> list[bytes]:
     body = (str(exc) + "\n").encode()
     allow = "Allow: GET, HEAD\r\n" if exc.status.startswith("405") else ""
-    return [(f"HTTP/1.1 {exc.status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-             f"Content-Length: {len(body)}\r\n{allow}Date: {formatdate(usegmt=True)}\r\n"
-             "Connection: close\r\n\r\n").encode("latin-1"), body]
+    return [
+        (
+            f"HTTP/1.1 {exc.status}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\n{allow}Date: {formatdate(usegmt=True)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode("latin-1"),
+        body,
+    ]
 
 
 def _no_write(data: bytes) -> None:

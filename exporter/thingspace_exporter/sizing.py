@@ -4,7 +4,8 @@ exporter can say so at start instead of failing every cycle at its deadline."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .state import Listing
 
@@ -28,11 +29,24 @@ def warnings(settings: Any, known: Mapping[str, Listing]) -> list[dict[str, Any]
             continue
         workers = settings.max_concurrency if last.bounds else 1  # parallel once bounds are known
         need = listing_seconds(last.pages, last.page_seconds, workers, rate)
-        limit = ("cycle_timeout_seconds" if need > settings.cycle_timeout_seconds
-                 else "interval_seconds" if need > settings.interval_seconds else None)
+        limit = (
+            "cycle_timeout_seconds"
+            if need > settings.cycle_timeout_seconds
+            else "interval_seconds"
+            if need > settings.interval_seconds
+            else None
+        )
         if limit is not None:
-            out.append({"account": account, "pages": last.pages, "at_least": not last.complete,
-                        "page_seconds": round(last.page_seconds, 3), "workers": workers,
-                        "estimated_seconds": round(need), "exceeds": "THINGSPACE_" + limit.upper(),
-                        "limit_seconds": getattr(settings, limit)})
+            out.append(
+                {
+                    "account": account,
+                    "pages": last.pages,
+                    "at_least": not last.complete,
+                    "page_seconds": round(last.page_seconds, 3),
+                    "workers": workers,
+                    "estimated_seconds": round(need),
+                    "exceeds": "THINGSPACE_" + limit.upper(),
+                    "limit_seconds": getattr(settings, limit),
+                }
+            )
     return out

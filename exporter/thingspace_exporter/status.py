@@ -44,8 +44,11 @@ def render(exporter: Any, now: float | None = None) -> bytes:
         cells.append(f"<td>{ago(now - devices.completed_at) if devices else '<span class=muted>none yet</span>'}</td>")
         last_error = _last_error(runner, account, names)
         cells.append(f"<td>{last_error}</td>")
-        cells.append("<td class=nowrap>" + "<br>".join(
-            f"{escape(name)}: {_state(runner.outcomes.get((account, name)))}" for name in names) + "</td>")
+        cells.append(
+            "<td class=nowrap>"
+            + "<br>".join(f"{escape(name)}: {_state(runner.outcomes.get((account, name)))}" for name in names)
+            + "</td>"
+        )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     upcoming = collection.next_cycle_at
     if collection.cycle_started is not None:
@@ -54,7 +57,7 @@ def render(exporter: Any, now: float | None = None) -> bytes:
         cycle = f"next cycle in {ago(upcoming - now)}"
     else:
         cycle = "the first cycle has not started"
-    shard = (f", shard {settings.shard_index} of {settings.shard_count}" if settings.shard_count > 1 else "")
+    shard = f", shard {settings.shard_index} of {settings.shard_count}" if settings.shard_count > 1 else ""
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ThingSpace exporter</title>
 <style>{STYLE}</style></head>
@@ -64,7 +67,7 @@ a scrape never calls the API. {len(collection.accounts)} accounts{escape(shard)}
 Collectors: {escape(", ".join(names))}.</p>
 <table><thead><tr><th>account</th><th>last cycle</th><th>devices</th><th>pages</th><th>duration</th>
 <th>age of the data</th><th>last error</th><th>collectors</th></tr></thead>
-<tbody>{"".join(rows) or '<tr><td colspan=8 class=muted>this shard has no accounts</td></tr>'}</tbody></table>
+<tbody>{"".join(rows) or "<tr><td colspan=8 class=muted>this shard has no accounts</td></tr>"}</tbody></table>
 <p><a href="metrics">/metrics</a> · <a href="-/healthy">/-/healthy</a> · <a href="-/ready">/-/ready</a></p>
 </body></html>
 """
@@ -86,8 +89,11 @@ def _state(outcome: Any) -> str:
 
 
 def _last_error(runner: Any, account: str, names: list[str]) -> str:
-    failed = [(o.finished_at, name, o) for name in names
-              if (o := runner.outcomes.get((account, name))) is not None and not o.ok]
+    failed = [
+        (o.finished_at, name, o)
+        for name in names
+        if (o := runner.outcomes.get((account, name))) is not None and not o.ok
+    ]
     if not failed:
         return "<span class=muted>none</span>"
     _, name, outcome = max(failed)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -70,20 +71,37 @@ class StoppableRetry(Retry):
 
 
 class Transport:
-    def __init__(self, base_url: str, metrics: ExporterMetrics, stop: threading.Event, *,
-                 timeout: float = 30.0, retries: int = 3, rate: float = 0.0, pool_size: int = 16) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        metrics: ExporterMetrics,
+        stop: threading.Event,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        rate: float = 0.0,
+        pool_size: int = 16,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.metrics = metrics
         self.stop = stop
         self.timeout = timeout
         # `rate` is a ceiling: the limiter finds the rate ThingSpace allows below it (ratelimit.py)
-        self.limiter = RateLimiter(
-            rate, on_change=lambda r: metrics.rate_limit.set(0.0 if r == UNLIMITED else r))
+        self.limiter = RateLimiter(rate, on_change=lambda r: metrics.rate_limit.set(0.0 if r == UNLIMITED else r))
         retry = StoppableRetry(
-            total=retries, connect=retries, read=retries, status=retries, other=0,
-            allowed_methods=frozenset({"GET", "POST"}), status_forcelist=RETRY_STATUSES,
-            backoff_factor=0.5, backoff_max=30.0, backoff_jitter=0.5,
-            respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=frozenset({"GET", "POST"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=0.5,
+            backoff_max=30.0,
+            backoff_jitter=0.5,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
         )
         retry.stop, retry.limiter = stop, self.limiter
         retry.on_retry = lambda endpoint, reason: metrics.retries.labels(endpoint, reason).inc()
@@ -99,8 +117,17 @@ class Transport:
         self.session.verify = env["verify"] if env["verify"] is not None else True
         self.session.trust_env = False
 
-    def request(self, endpoint: str, method: str, path: str, *, deadline: float | None = None,
-                timeout: float | None = None, during_shutdown: bool = False, **kw: Any) -> bytes:
+    def request(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        deadline: float | None = None,
+        timeout: float | None = None,
+        during_shutdown: bool = False,
+        **kw: Any,
+    ) -> bytes:
         """Send one request (retrying transient failures) and return the 2xx body; raise ApiError.
 
         `during_shutdown` (the logout) skips the stop check and the rate cap.
@@ -118,8 +145,12 @@ class Transport:
         _call.endpoint, _call.deadline = endpoint, deadline
         try:
             resp = self.session.request(
-                method, self.base_url + path, timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
-                stream=True, allow_redirects=False, **kw,
+                method,
+                self.base_url + path,
+                timeout=(min(CONNECT_TIMEOUT, read_timeout), read_timeout),
+                stream=True,
+                allow_redirects=False,
+                **kw,
             )
             with resp:
                 body = _read(resp, endpoint, deadline)
@@ -155,8 +186,9 @@ def _timed_out(exc: Exception) -> bool:
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)
     # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3 2
-    return isinstance(cause, urllib3_exceptions.TimeoutError) and \
-        not isinstance(cause, urllib3_exceptions.NewConnectionError)
+    return isinstance(cause, urllib3_exceptions.TimeoutError) and not isinstance(
+        cause, urllib3_exceptions.NewConnectionError
+    )
 
 
 def _read(resp: requests.Response, endpoint: str, deadline: float | None) -> bytes:

@@ -16,19 +16,40 @@ from typing import Any
 
 import yaml
 
-TLS_VERSIONS = {"TLS10": ssl.TLSVersion.TLSv1, "TLS11": ssl.TLSVersion.TLSv1_1,
-                "TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
+TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
 # Python verifies any client certificate it asks for, so the two Go modes that ask without
 # verifying have no equivalent here.
-CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-               "RequireAndVerifyClientCert": ssl.CERT_REQUIRED}
+CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
 UNSUPPORTED_CLIENT_AUTH = ("RequestClientCert", "RequireAnyClientCert")
 # the headers exporter-toolkit lets a web config set, with the values it accepts (None: any)
-HEADERS = {"Strict-Transport-Security": None, "X-Content-Type-Options": {"nosniff"},
-           "X-Frame-Options": {"deny", "sameorigin"}, "X-XSS-Protection": None,
-           "Content-Security-Policy": None}
-TLS_KEYS = {"cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version",
-            "client_allowed_sans", "cipher_suites", "curve_preferences", "prefer_server_cipher_suites"}
+HEADERS = {
+    "Strict-Transport-Security": None,
+    "X-Content-Type-Options": {"nosniff"},
+    "X-Frame-Options": {"deny", "sameorigin"},
+    "X-XSS-Protection": None,
+    "Content-Security-Policy": None,
+}
+TLS_KEYS = {
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "client_auth_type",
+    "min_version",
+    "max_version",
+    "client_allowed_sans",
+    "cipher_suites",
+    "curve_preferences",
+    "prefer_server_cipher_suites",
+}
 
 
 class WebConfigError(Exception):
@@ -105,11 +126,14 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     out = []
     for name, text in headers.items():
         if name not in HEADERS:
-            raise WebConfigError(f"http_server_config.headers: {name!r} cannot be set; "
-                                 f"allowed: {', '.join(HEADERS)}")
+            raise WebConfigError(f"http_server_config.headers: {name!r} cannot be set; allowed: {', '.join(HEADERS)}")
         allowed = HEADERS[name]
-        if not isinstance(text, str) or "\n" in text or "\r" in text or \
-                (allowed is not None and text.lower() not in allowed):
+        if (
+            not isinstance(text, str)
+            or "\n" in text
+            or "\r" in text
+            or (allowed is not None and text.lower() not in allowed)
+        ):
             raise WebConfigError(f"http_server_config.headers.{name}: invalid value")
         out.append((name, text))
     return tuple(out)
@@ -122,21 +146,27 @@ def _ssl_context(tls: dict, base: Path) -> ssl.SSLContext:
     ca = tls.get("client_ca_file")
     mode = tls.get("client_auth_type") or ("RequireAndVerifyClientCert" if ca else "NoClientCert")
     if mode in UNSUPPORTED_CLIENT_AUTH:
-        raise WebConfigError(f"tls_server_config.client_auth_type: {mode} is not supported (client "
-                             "certificates are always verified): use VerifyClientCertIfGiven or "
-                             "RequireAndVerifyClientCert with client_ca_file")
+        raise WebConfigError(
+            f"tls_server_config.client_auth_type: {mode} is not supported (client "
+            "certificates are always verified): use VerifyClientCertIfGiven or "
+            "RequireAndVerifyClientCert with client_ca_file"
+        )
     if mode not in CLIENT_AUTH:
         raise WebConfigError(f"tls_server_config.client_auth_type: unknown value {mode!r}")
     if CLIENT_AUTH[mode] != ssl.CERT_NONE and not ca:
         raise WebConfigError(f"tls_server_config.client_ca_file: required by {mode}")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    for key_name, attr, default in (("min_version", "minimum_version", "TLS12"), ("max_version", "maximum_version", None)):
+    for key_name, attr, default in (
+        ("min_version", "minimum_version", "TLS12"),
+        ("max_version", "maximum_version", None),
+    ):
         name = tls.get(key_name) or default
         if name is None:
             continue
         if name not in TLS_VERSIONS:
-            raise WebConfigError(f"tls_server_config.{key_name}: unknown value {name!r}; "
-                                 f"give one of {', '.join(TLS_VERSIONS)}")
+            raise WebConfigError(
+                f"tls_server_config.{key_name}: unknown value {name!r}; give one of {', '.join(TLS_VERSIONS)}"
+            )
         try:
             setattr(context, attr, TLS_VERSIONS[name])
         except (ValueError, ssl.SSLError):
@@ -144,8 +174,9 @@ def _ssl_context(tls: dict, base: Path) -> ssl.SSLContext:
     try:
         context.load_cert_chain(_path(base, cert, "cert_file"), _path(base, key, "key_file"))
     except ssl.SSLError:
-        raise WebConfigError("tls_server_config: cert_file and key_file are not a matching PEM "
-                             "certificate and key") from None
+        raise WebConfigError(
+            "tls_server_config: cert_file and key_file are not a matching PEM certificate and key"
+        ) from None
     if ca:
         try:
             context.load_verify_locations(_path(base, ca, "client_ca_file"))
@@ -170,8 +201,11 @@ def watched_files(path: str) -> list[Path]:
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         tls = doc.get("tls_server_config") or {}
-        files += [Path(path).parent / tls[k] for k in ("cert_file", "key_file", "client_ca_file")
-                  if isinstance(tls.get(k), str)]
+        files += [
+            Path(path).parent / tls[k]
+            for k in ("cert_file", "key_file", "client_ca_file")
+            if isinstance(tls.get(k), str)
+        ]
     except (OSError, ValueError, yaml.YAMLError, AttributeError):
         pass
     return files

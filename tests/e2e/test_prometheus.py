@@ -28,7 +28,9 @@ def test_prometheus_scrapes_and_queries(tmp_path):
     sim.start("127.0.0.1", 0)
     exporter_port, prom_port = free_port(), free_port()
     exporter = subprocess.Popen(
-        [PYTHON, "-m", "thingspace_exporter"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [PYTHON, "-m", "thingspace_exporter"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env=exporter_env(sim, ACCOUNTS, listen_address=f"127.0.0.1:{exporter_port}", interval_seconds=2),
     )
     config = tmp_path / "prometheus.yml"
@@ -39,9 +41,14 @@ scrape_configs:
     static_configs: [{{targets: ["127.0.0.1:{exporter_port}"]}}]
 """)
     prom = subprocess.Popen(
-        [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{prom_port}"
     try:
@@ -61,7 +68,7 @@ scrape_configs:
         total = query(base, "sum(thingspace_devices)")
         assert float(total[0]["value"][1]) == sum(sim.truth(a).count for a in ACCOUNTS)
         # the gauge histogram is usable as buckets
-        buckets = query(base, 'sum by (le) (thingspace_device_last_connection_age_seconds_bucket)')
+        buckets = query(base, "sum by (le) (thingspace_device_last_connection_age_seconds_bucket)")
         assert {b["metric"]["le"] for b in buckets} >= {"3600.0", "+Inf"}
         scrape = query(base, 'scrape_samples_scraped{job="thingspace"}')
         assert float(scrape[0]["value"][1]) > 100

@@ -13,18 +13,25 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from thingspace_exporter.demo import DEMO_ACCOUNTS, DEMO_CREDENTIALS, start_simulator
 
 from tests.integration.conftest import PYTHON, free_port
 from tests.needs import require
-from thingspace_exporter.demo import DEMO_ACCOUNTS, DEMO_CREDENTIALS, start_simulator
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "thingspace.rules.yml"
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 # what Grafana would substitute: every account, make and model; the default stale threshold
-VARIABLES = {"account": ".*", "make": ".*", "model": ".*", "stale_after": "86400.0",
-             "__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+VARIABLES = {
+    "account": ".*",
+    "make": ".*",
+    "model": ".*",
+    "stale_after": "86400.0",
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__range": "1h",
+}
 DATA_DEADLINE = 90.0
 
 
@@ -86,25 +93,44 @@ def stack(tmp_path_factory):
     exporter_port, prom_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("THINGSPACE_")}
     env.update({f"THINGSPACE_{k.upper()}": v for k, v in DEMO_CREDENTIALS.items()})
-    env.update(THINGSPACE_ACCOUNTS=",".join(DEMO_ACCOUNTS), THINGSPACE_BASE_URL=sim.base_url,
-               THINGSPACE_LISTEN_ADDRESS=f"127.0.0.1:{exporter_port}", THINGSPACE_INTERVAL_SECONDS="3",
-               THINGSPACE_MAX_RETRIES="2")
+    env.update(
+        THINGSPACE_ACCOUNTS=",".join(DEMO_ACCOUNTS),
+        THINGSPACE_BASE_URL=sim.base_url,
+        THINGSPACE_LISTEN_ADDRESS=f"127.0.0.1:{exporter_port}",
+        THINGSPACE_INTERVAL_SECONDS="3",
+        THINGSPACE_MAX_RETRIES="2",
+    )
     procs = []
     try:
         with open(tmp / "exporter.log", "wb") as log:
-            procs.append(subprocess.Popen([PYTHON, "-m", "thingspace_exporter"], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=log))
+            procs.append(
+                subprocess.Popen([PYTHON, "-m", "thingspace_exporter"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+            )
         config = tmp / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": "thingspace",
-                                "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}],
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                    "rule_files": [str(RULES)],
+                    "scrape_configs": [
+                        {"job_name": "thingspace", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}
+                    ],
+                }
+            )
+        )
         with open(tmp / "prometheus.log", "wb") as log:
-            procs.append(subprocess.Popen(
-                [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{prom_port}"], stdout=log, stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        prometheus,
+                        f"--config.file={config}",
+                        f"--storage.tsdb.path={tmp / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         prom = Prom(f"http://127.0.0.1:{prom_port}")
         wait_for("both accounts up in Prometheus", lambda: len(prom.query("thingspace_up == 1")) == len(DEMO_ACCOUNTS))
         yield sim, prom, f"http://127.0.0.1:{exporter_port}"
@@ -129,8 +155,11 @@ def test_every_dashboard_query_returns_data(stack):
 
     _, prom, _ = stack
     assert {p.name for p in DASHBOARDS} >= {"thingspace-fleet.json", "thingspace-exporter.json"}
-    queries = [(board.name, title, expr) for board in DASHBOARDS
-               for title, expr in panel_queries(json.loads(board.read_text()), VARIABLES)]
+    queries = [
+        (board.name, title, expr)
+        for board in DASHBOARDS
+        for title, expr in panel_queries(json.loads(board.read_text()), VARIABLES)
+    ]
     assert len(queries) >= 20
     missing = without_data(prom, queries, lambda q: q[2])
     assert not missing, f"dashboard queries without data: {missing}"
@@ -172,6 +201,7 @@ def test_a_failing_account_sets_off_its_alert(stack):
         return [a for a in prom.alerts() if a["labels"]["alertname"] == "ThingSpaceAccountFailing"]
 
     alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, deadline=60)
-    assert [(a["labels"]["account"], a["state"], a["labels"]["severity"]) for a in alerts] == \
-        [(broken, "pending", "warning")]
+    assert [(a["labels"]["account"], a["state"], a["labels"]["severity"]) for a in alerts] == [
+        (broken, "pending", "warning")
+    ]
     assert prom.query(f'thingspace_collection_errors_total{{account="{broken}", reason="invalid_parameter"}} > 0')

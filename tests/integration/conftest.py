@@ -8,25 +8,31 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from io import StringIO
-from typing import Iterator
 
 import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-
 from thingspace_exporter import logs
 from thingspace_exporter.config import DEFAULT_BUCKETS, load
 from thingspace_exporter.metrics import ExporterMetrics
 from thingspace_exporter.service import Exporter
 from thingspace_exporter.simulator import Faults, Simulator
 
-CREDS = {"client_id": "it-client", "client_secret": "it-secret-5fa1c0de", "username": "it-user",
-         "password": "it-password-9b7e"}
+CREDS = {
+    "client_id": "it-client",
+    "client_secret": "it-secret-5fa1c0de",
+    "username": "it-user",
+    "password": "it-password-9b7e",
+}
 SECRETS = (CREDS["client_secret"], CREDS["password"])
 DEVICE_FAMILIES = (
-    "thingspace_devices", "thingspace_devices_by_protocol", "thingspace_device_software",
-    "thingspace_device_last_connection_age_seconds", "thingspace_devices_last_connection_unknown",
+    "thingspace_devices",
+    "thingspace_devices_by_protocol",
+    "thingspace_device_software",
+    "thingspace_device_last_connection_age_seconds",
+    "thingspace_devices_last_connection_unknown",
 )
 
 
@@ -59,8 +65,14 @@ def sim_factory() -> Iterator:
 
 
 def settings_for(sim: Simulator, accounts=None, **overrides):
-    values = dict(CREDS, accounts=",".join(accounts or sim._fleets), base_url=sim.base_url,
-                  interval_seconds=60, request_timeout_seconds=5, max_retries=3)
+    values = dict(
+        CREDS,
+        accounts=",".join(accounts or sim._fleets),
+        base_url=sim.base_url,
+        interval_seconds=60,
+        request_timeout_seconds=5,
+        max_retries=3,
+    )
     values.update(overrides)
     return load(values)
 
@@ -101,8 +113,9 @@ def value(text: str, name: str, **labels) -> float | None:
     return None
 
 
-def expected(sim: Simulator, account: str, protocol: str = "LWM2M", now: float | None = None,
-             buckets=DEFAULT_BUCKETS) -> dict[tuple, float]:
+def expected(
+    sim: Simulator, account: str, protocol: str = "LWM2M", now: float | None = None, buckets=DEFAULT_BUCKETS
+) -> dict[tuple, float]:
     """The device series the simulator's ground truth says the exporter must publish."""
     truth = sim.truth(account, protocol)
     now = time.time() if now is None else now
@@ -112,8 +125,16 @@ def expected(sim: Simulator, account: str, protocol: str = "LWM2M", now: float |
         out[(metric, tuple(sorted(dict(labels, account=account).items())))] = float(value)
 
     for (make, model, fw, status, fota, lic), n in truth.devices.items():
-        put("thingspace_devices", n, make=make, model=model, firmware=fw, status=status,
-            fota_eligible=fota, license_assigned=lic)
+        put(
+            "thingspace_devices",
+            n,
+            make=make,
+            model=model,
+            firmware=fw,
+            status=status,
+            fota_eligible=fota,
+            license_assigned=lic,
+        )
     for proto, n in truth.protocols.items():
         put("thingspace_devices_by_protocol", n, protocol=proto)
     for (name, version), n in truth.software.items():
@@ -152,11 +173,16 @@ def free_port() -> int:
 
 def exporter_env(sim: Simulator, accounts, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("THINGSPACE_")}
-    env.update({
-        "THINGSPACE_CLIENT_ID": CREDS["client_id"], "THINGSPACE_CLIENT_SECRET": CREDS["client_secret"],
-        "THINGSPACE_USERNAME": CREDS["username"], "THINGSPACE_PASSWORD": CREDS["password"],
-        "THINGSPACE_ACCOUNTS": ",".join(accounts), "THINGSPACE_BASE_URL": sim.base_url,
-    })
+    env.update(
+        {
+            "THINGSPACE_CLIENT_ID": CREDS["client_id"],
+            "THINGSPACE_CLIENT_SECRET": CREDS["client_secret"],
+            "THINGSPACE_USERNAME": CREDS["username"],
+            "THINGSPACE_PASSWORD": CREDS["password"],
+            "THINGSPACE_ACCOUNTS": ",".join(accounts),
+            "THINGSPACE_BASE_URL": sim.base_url,
+        }
+    )
     env.update({f"THINGSPACE_{k.upper()}": str(v) for k, v in extra.items()})
     return env
 

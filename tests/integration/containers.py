@@ -13,8 +13,8 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import requests
@@ -34,11 +34,11 @@ def unavailable(reason: str) -> None:
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    result = subprocess.run([DOCKER or "docker", *args], capture_output=True, text=True,
-                            timeout=timeout, **kw)
+    result = subprocess.run([DOCKER or "docker", *args], capture_output=True, text=True, timeout=timeout, **kw)
     if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} ... exited {result.returncode}: "
-                             f"{result.stderr.strip()[-2000:]}")
+        raise AssertionError(
+            f"docker {' '.join(args[:3])} ... exited {result.returncode}: {result.stderr.strip()[-2000:]}"
+        )
     return result
 
 
@@ -57,8 +57,19 @@ def require_docker() -> None:
 def image() -> str:
     """The project's Dockerfile built as CI builds it: offline, from the wheelhouse."""
     require_docker()
-    docker("build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
-           "--build-arg", "PIP_NO_INDEX=1", "--tag", IMAGE, str(ROOT), timeout=900)
+    docker(
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        f"PYTHON_IMAGE={BASE_IMAGE}",
+        "--build-arg",
+        "PIP_NO_INDEX=1",
+        "--tag",
+        IMAGE,
+        str(ROOT),
+        timeout=900,
+    )
     return IMAGE
 
 
@@ -75,9 +86,23 @@ def run_container(image) -> Iterator[Callable[..., str]]:
         name = f"thingspace-test-{uuid.uuid4().hex[:10]}"
         names.append(name)
         env_args = [a for k, v in (env or {}).items() for a in ("--env", f"{k}={v}")]
-        docker("run", "--detach", "--name", name, "--network", "host", "--read-only",
-               "--cap-drop", "ALL", "--security-opt", "no-new-privileges", *env_args, *options,
-               image, *args)
+        docker(
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+            *env_args,
+            *options,
+            image,
+            *args,
+        )
         return name
 
     yield run
@@ -103,6 +128,5 @@ def wait_for(what: str, probe: Callable[[], object], timeout: float, container: 
         if container is not None and not inspect("container", container)["State"]["Running"]:
             raise AssertionError(f"{container} exited while waiting for {what}:\n{logs(container)}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:.0f} s"
-                                 + (f":\n{logs(container)}" if container else ""))
+            raise AssertionError(f"no {what} within {timeout:.0f} s" + (f":\n{logs(container)}" if container else ""))
         time.sleep(0.5)

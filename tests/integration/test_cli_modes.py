@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import json
+import signal
 import subprocess
 import time
 
@@ -18,15 +18,20 @@ def test_once_prints_exact_metrics_and_exits_0(sim_factory):
     sim = sim_factory(ACCOUNTS, session_idle=3600)
     sim.faults.schedule("rate_limit", after=1)
     sim.faults.schedule("html_503", after=2)
-    proc = subprocess.run([PYTHON, "-m", "thingspace_exporter", "--once"], env=exporter_env(sim, ACCOUNTS),
-                          capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [PYTHON, "-m", "thingspace_exporter", "--once"],
+        env=exporter_env(sim, ACCOUNTS),
+        capture_output=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     text = proc.stdout.decode()
     assert_matches(text, sim, ACCOUNTS)
     assert sim.faults.injected["rate_limit"] == 1 and sim.faults.injected["html_503"] == 1
     summaries = [json.loads(line) for line in proc.stderr.decode().splitlines() if "collection_finished" in line]
     assert sorted((s["account"], s["collector"], s["outcome"]) for s in summaries) == sorted(
-        (a, c, "success") for a in ACCOUNTS for c in ("devices", "firmware", "licenses", "campaigns"))
+        (a, c, "success") for a in ACCOUNTS for c in ("devices", "firmware", "licenses", "campaigns")
+    )
     for secret in SECRETS:
         assert secret.encode() not in proc.stdout + proc.stderr
     assert sim.requests["logout"] == 1
@@ -35,8 +40,12 @@ def test_once_prints_exact_metrics_and_exits_0(sim_factory):
 def test_once_exits_1_when_an_account_fails(sim_factory):
     sim = sim_factory(ACCOUNTS)
     sim.faults.schedule("invalid_cursor", count=100, after=1)
-    proc = subprocess.run([PYTHON, "-m", "thingspace_exporter", "--once"],
-                          env=exporter_env(sim, ACCOUNTS, max_concurrency=1), capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [PYTHON, "-m", "thingspace_exporter", "--once"],
+        env=exporter_env(sim, ACCOUNTS, max_concurrency=1),
+        capture_output=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert 0.0 in {value(proc.stdout.decode(), "thingspace_up", account=a) for a in ACCOUNTS}
 
@@ -45,8 +54,9 @@ def test_server_mode_ready_exact_and_stops_on_sigterm(sim_factory):
     sim = sim_factory(ACCOUNTS)
     port = free_port()
     env = exporter_env(sim, ACCOUNTS, listen_address=f"127.0.0.1:{port}", interval_seconds=1)
-    proc = subprocess.Popen([PYTHON, "-m", "thingspace_exporter"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "thingspace_exporter"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 20

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from .conftest import assert_matches, exposition, value
 
-ACCOUNTS = {"0000123456-00001": 2500, "0000123456-00002": 130, "0000123456-00003": 2000,
-            "0000123456-00004": 0}
+ACCOUNTS = {"0000123456-00001": 2500, "0000123456-00002": 130, "0000123456-00003": 2000, "0000123456-00004": 0}
 
 
 def test_every_series_matches_ground_truth(sim_factory, exporter_factory):
@@ -49,6 +48,7 @@ def test_unknown_account_fails_only_that_account(sim_factory, exporter_factory):
     text = exposition(exp)
     assert value(text, "thingspace_up", account="0000123456-00001") == 1.0
     assert value(text, "thingspace_up", account="9999999999-99999") == 0.0
-    assert value(text, "thingspace_collection_errors_total", account="9999999999-99999",
-                 reason="invalid_parameter") == 1.0
+    assert (
+        value(text, "thingspace_collection_errors_total", account="9999999999-99999", reason="invalid_parameter") == 1.0
+    )
     assert_matches(text, sim, ["0000123456-00001"])

@@ -4,7 +4,6 @@ their collector, and collectors switched off making no calls."""
 from __future__ import annotations
 
 import requests
-
 from thingspace_exporter.lastconnection import parse_time
 
 from .conftest import CREDS, assert_matches, counter, exposition, value
@@ -21,15 +20,24 @@ def series(text: str, name: str, *labels: str) -> dict[tuple, float]:
 def listed_devices(sim, account: str) -> list[dict]:
     """The device list as a plain HTTP client reads it, for a brute-force answer."""
     http = requests.Session()
-    token = http.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=(CREDS["client_id"], CREDS["client_secret"]),
-                      data={"grant_type": "client_credentials"}).json()["access_token"]
-    session = http.post(sim.base_url + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
-                        json={"username": CREDS["username"], "password": CREDS["password"]}).json()["sessionToken"]
+    token = http.post(
+        sim.base_url + "/api/ts/v1/oauth2/token",
+        auth=(CREDS["client_id"], CREDS["client_secret"]),
+        data={"grant_type": "client_credentials"},
+    ).json()["access_token"]
+    session = http.post(
+        sim.base_url + "/api/m2m/v1/session/login",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"username": CREDS["username"], "password": CREDS["password"]},
+    ).json()["sessionToken"]
     headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
     devices, cursor = [], "0"
     while True:
-        page = http.get(f"{sim.base_url}/api/fota/v3/devices/{account}", headers=headers,
-                        params={"lastSeenDeviceId": cursor, "protocol": "LWM2M"}).json()
+        page = http.get(
+            f"{sim.base_url}/api/fota/v3/devices/{account}",
+            headers=headers,
+            params={"lastSeenDeviceId": cursor, "protocol": "LWM2M"},
+        ).json()
         devices += page.get("deviceList") or []
         if not page["hasMoreData"]:
             return devices
@@ -43,7 +51,9 @@ def test_every_collector_publishes_exact_values(sim_factory, exporter_factory):
     text = exposition(exp)
     assert_matches(text, sim, ACCOUNTS)
     for account in ACCOUNTS:
-        paths = series(text, "thingspace_firmware_upgrade_info", "account", "make", "model", "firmware_from", "firmware_to")
+        paths = series(
+            text, "thingspace_firmware_upgrade_info", "account", "make", "model", "firmware_from", "firmware_to"
+        )
         assert {k[1:] for k in paths if k[0] == account} == set(sim.firmware_paths(account))
         upgradable = series(text, "thingspace_devices_upgradable", "account", "make", "model", "firmware")
         assert {k[1:]: v for k, v in upgradable.items() if k[0] == account} == dict(sim.upgradable(account))
@@ -59,12 +69,17 @@ def test_every_collector_publishes_exact_values(sim_factory, exporter_factory):
         devices = series(text, "thingspace_campaign_devices", "account", "campaign_id", "status")
         for ident, facts in running.items():
             assert {k[2]: v for k, v in devices.items() if k[:2] == (account, ident)} == dict(facts.devices)
-        info = series(text, "thingspace_campaign_info", "account", "campaign_id", "make", "model", "firmware_from", "firmware_to")
+        info = series(
+            text, "thingspace_campaign_info", "account", "campaign_id", "make", "model", "firmware_from", "firmware_to"
+        )
         assert {k[1:] for k in info if k[0] == account} == {
-            (c.id, c.make, c.model, c.firmware_from, c.firmware_to) for c in running.values()}
+            (c.id, c.make, c.model, c.firmware_from, c.firmware_to) for c in running.values()
+        }
         # the stalest devices: the 15 oldest known last connections, as a plain client finds them
-        times = ((parse_time(d.get("lastConnectionTime") or d.get("lastConnectTime")), d["deviceId"])
-                 for d in listed_devices(sim, account))
+        times = (
+            (parse_time(d.get("lastConnectionTime") or d.get("lastConnectTime")), d["deviceId"])
+            for d in listed_devices(sim, account)
+        )
         want = [(round(when, 3), ident) for when, ident in sorted(t for t in times if t[0] is not None)][:15]
         stalest = series(text, "thingspace_device_last_connection_timestamp_seconds", "account", "device_id")
         got = sorted((round(v, 3), k[1]) for k, v in stalest.items() if k[0] == account)
@@ -85,7 +100,9 @@ def test_a_failing_collector_keeps_to_itself(sim_factory, exporter_factory):
     assert_matches(text, sim, ACCOUNTS)  # the device counts are whole and exact
     assert value(text, "thingspace_up", account=A) == 1.0
     assert value(text, "thingspace_collector_up", account=A, collector="campaigns") == 0.0
-    assert value(text, "thingspace_collector_errors_total", account=A, collector="campaigns", reason="server_error") == 1.0
+    assert (
+        value(text, "thingspace_collector_errors_total", account=A, collector="campaigns", reason="server_error") == 1.0
+    )
     assert value(text, "thingspace_collector_errors_total", account=A, collector="licenses", reason="bad_json") == 1.0
     assert series(text, "thingspace_campaigns", "account", "status") == campaigns_before  # the last good one
 

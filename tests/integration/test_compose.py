@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 import yaml
-
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.cli import parser as simulator_parser
 
@@ -22,10 +21,18 @@ COMPOSE_FILE = COMPOSE_DIR / "docker-compose.yml"
 
 
 def compose(*args: str, project: str, env: dict, files=(COMPOSE_FILE,), check=True, timeout=180):
-    command = [COMPOSE, "--project-name", project, "--project-directory", str(COMPOSE_DIR),
-               *(a for f in files for a in ("--file", str(f))), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **env}, cwd=COMPOSE_DIR)
+    command = [
+        COMPOSE,
+        "--project-name",
+        project,
+        "--project-directory",
+        str(COMPOSE_DIR),
+        *(a for f in files for a in ("--file", str(f))),
+        *args,
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env}, cwd=COMPOSE_DIR
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"docker-compose {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
     return result
@@ -42,8 +49,9 @@ def test_docker_compose_accepts_the_file():
     services = yaml.safe_load(result.stdout)["services"]
     assert set(services) == {"simulator", "exporter", "prometheus", "alertmanager", "grafana"}
     assert services["exporter"]["image"] == services["simulator"]["image"] == "thingspace-exporter:x"
-    mounts = [v.split(":")[0] if isinstance(v, str) else v["source"] for s in services.values()
-              for v in s.get("volumes", [])]
+    mounts = [
+        v.split(":")[0] if isinstance(v, str) else v["source"] for s in services.values() for v in s.get("volumes", [])
+    ]
     # Every file or folder the stack mounts from the repository is there (Docker would make an
     # empty directory in place of a missing one).
     for source in mounts:
@@ -63,8 +71,9 @@ def test_simulator_and_exporter_services_publish_exact_counts(image, tmp_path):
     simulator.update(network_mode="host", command=sim_command)
     exporter.update(network_mode="host")
     exporter.pop("ports")
-    exporter["environment"].update(THINGSPACE_BASE_URL=f"http://127.0.0.1:{sim_port}",
-                                   THINGSPACE_LISTEN_ADDRESS=f"127.0.0.1:{port}")
+    exporter["environment"].update(
+        THINGSPACE_BASE_URL=f"http://127.0.0.1:{sim_port}", THINGSPACE_LISTEN_ADDRESS=f"127.0.0.1:{port}"
+    )
     stack["services"] = {"simulator": simulator, "exporter": exporter}
     host_network = tmp_path / "docker-compose.yml"
     host_network.write_text(yaml.safe_dump(stack))
@@ -74,8 +83,7 @@ def test_simulator_and_exporter_services_publish_exact_counts(image, tmp_path):
     env = {"EXPORTER_IMAGE": image}
     files = (host_network,)
     try:
-        compose("up", "--detach", "--no-build", "simulator", "exporter", project=project, env=env,
-                files=files)
+        compose("up", "--detach", "--no-build", "simulator", "exporter", project=project, env=env, files=files)
         exporter = compose("ps", "--quiet", "exporter", project=project, env=env, files=files).stdout.strip()
         text = wait_for("both accounts up", lambda: all_up(port, args.accounts), 60, exporter)
         # The first listing: the simulator's fleet has not churned yet.

@@ -8,24 +8,35 @@ import time
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-
 from thingspace_exporter.demo import DEMO_ACCOUNTS
 
 from .conftest import PYTHON, free_port
 
 FAMILIES = (
-    "thingspace_devices", "thingspace_devices_by_protocol", "thingspace_device_software",
-    "thingspace_device_last_connection_age_seconds", "thingspace_devices_last_connection_unknown",
-    "thingspace_up", "thingspace_last_success_timestamp_seconds", "thingspace_collection_duration_seconds",
-    "thingspace_api_requests", "thingspace_api_request_failures", "thingspace_api_request_duration_seconds",
-    "thingspace_pages_fetched", "thingspace_collection_errors", "thingspace_exporter_build_info",
+    "thingspace_devices",
+    "thingspace_devices_by_protocol",
+    "thingspace_device_software",
+    "thingspace_device_last_connection_age_seconds",
+    "thingspace_devices_last_connection_unknown",
+    "thingspace_up",
+    "thingspace_last_success_timestamp_seconds",
+    "thingspace_collection_duration_seconds",
+    "thingspace_api_requests",
+    "thingspace_api_request_failures",
+    "thingspace_api_request_duration_seconds",
+    "thingspace_pages_fetched",
+    "thingspace_collection_errors",
+    "thingspace_exporter_build_info",
 )
 
 
 def test_demo_serves_every_family_with_up_1_within_30_seconds():
     port = free_port()
-    proc = subprocess.Popen([PYTHON, "-m", "thingspace_exporter", "--demo", "--listen-address",
-                             f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "thingspace_exporter", "--demo", "--listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     started = time.monotonic()
     try:
         while True:

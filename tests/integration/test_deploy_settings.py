@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import yaml
-
 from thingspace_exporter import __version__, healthcheck, server
 from thingspace_exporter.cli import parser as exporter_parser
 from thingspace_exporter.config import DEFAULT_PORT, ENV_PREFIX, SECRET_FIELDS, Settings, env_name, load
@@ -27,16 +26,19 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 COMPOSE = yaml.safe_load((DEPLOY / "compose" / "docker-compose.yml").read_text())
 KUBERNETES = DEPLOY / "kubernetes"
 # Every variable the exporter reads, and the names a secret file may have in THINGSPACE_SECRETS_DIR.
-KNOWN = ({env_name(f) for f in Settings.model_fields} | {env_name(f) + "_FILE" for f in SECRET_FIELDS}
-         | {ENV_PREFIX + "SECRETS_DIR"})
+KNOWN = (
+    {env_name(f) for f in Settings.model_fields}
+    | {env_name(f) + "_FILE" for f in SECRET_FIELDS}
+    | {ENV_PREFIX + "SECRETS_DIR"}
+)
 SECRET_FILE_NAMES = set(SECRET_FIELDS) | {env_name(f) for f in SECRET_FIELDS}
-YAML_FILES = sorted(p for top in (DEPLOY, ROOT / "grafana") if top.is_dir()
-                    for p in top.rglob("*") if p.suffix in (".yml", ".yaml"))
+YAML_FILES = sorted(
+    p for top in (DEPLOY, ROOT / "grafana") if top.is_dir() for p in top.rglob("*") if p.suffix in (".yml", ".yaml")
+)
 
 
 def kube_docs() -> list[dict]:
-    return [d for p in KUBERNETES.rglob("*.yaml") for d in yaml.safe_load_all(p.read_text())
-            if d and "kind" in d]
+    return [d for p in KUBERNETES.rglob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d and "kind" in d]
 
 
 def test_every_yaml_file_parses():
@@ -76,7 +78,9 @@ def test_compose_services_use_the_images_commands_and_port():
     prometheus = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
     targets = [t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]]
     assert f"exporter:{DEFAULT_PORT}" in targets
-    assert simulator["command"][simulator["command"].index("--port") + 1] in exporter["environment"]["THINGSPACE_BASE_URL"]
+    assert (
+        simulator["command"][simulator["command"].index("--port") + 1] in exporter["environment"]["THINGSPACE_BASE_URL"]
+    )
 
 
 def test_compose_exporter_settings_load(monkeypatch, tmp_path):

@@ -7,15 +7,27 @@ import secrets as stdlib_secrets
 import types
 
 import pytest
-
 from thingspace_exporter.simulator import auth as sim_auth
 
 from .conftest import SECRETS, assert_matches, exposition, value
 
 A, B = "0000123456-00001", "0000123456-00002"
-TRANSIENT = ["rate_limit", "server_error", "bad_gateway", "unavailable", "gateway_timeout", "html_503",
-             "timeout", "slow", "truncated_json", "malformed_json", "token_expiry", "session_expiry",
-             "session_invalid", "session_format"]
+TRANSIENT = [
+    "rate_limit",
+    "server_error",
+    "bad_gateway",
+    "unavailable",
+    "gateway_timeout",
+    "html_503",
+    "timeout",
+    "slow",
+    "truncated_json",
+    "malformed_json",
+    "token_expiry",
+    "session_expiry",
+    "session_invalid",
+    "session_format",
+]
 
 
 @pytest.fixture
@@ -27,8 +39,11 @@ def issued(monkeypatch) -> list[str]:
         seen.append(stdlib_secrets.token_urlsafe(n))
         return seen[-1]
 
-    monkeypatch.setattr(sim_auth, "secrets", types.SimpleNamespace(
-        token_urlsafe=token_urlsafe, compare_digest=stdlib_secrets.compare_digest))
+    monkeypatch.setattr(
+        sim_auth,
+        "secrets",
+        types.SimpleNamespace(token_urlsafe=token_urlsafe, compare_digest=stdlib_secrets.compare_digest),
+    )
     return seen
 
 
@@ -41,12 +56,14 @@ def check_no_secrets(issued: list[str], *captured: str) -> None:
 
 # SessionToken errors come with 400, 401 or 403 in the wild
 CASES = [(kind, 400) for kind in TRANSIENT] + [
-    (kind, status) for kind in TRANSIENT if kind.startswith("session_") for status in (401, 403)]
+    (kind, status) for kind in TRANSIENT if kind.startswith("session_") for status in (401, 403)
+]
 
 
 @pytest.mark.parametrize("kind,session_status", CASES)
-def test_transient_fault_mid_listing_keeps_exact_counts(kind, session_status, sim_factory, exporter_factory,
-                                                         log_stream, issued):
+def test_transient_fault_mid_listing_keeps_exact_counts(
+    kind, session_status, sim_factory, exporter_factory, log_stream, issued
+):
     sim = sim_factory({A: 3200, B: 700}, session_error_status=session_status)
     sim.faults.hang_seconds = 5.0
     sim.faults.slow_seconds = 0.3

@@ -8,7 +8,6 @@ import tomllib
 
 import pytest
 import requests
-
 from thingspace_exporter import __version__
 from thingspace_exporter.config import DEFAULT_PORT
 from thingspace_exporter.demo import DEMO_ACCOUNTS
@@ -45,8 +44,20 @@ def test_exact_counts_from_the_images_simulator_with_secret_files(run_container,
     """The simulator and the exporter both from the image; credentials as mounted files."""
     sim_port, port = free_port(), free_port()
     accounts = ",".join(f"{a}={n}" for a, n in ACCOUNTS.items())
-    sim_args = ["--host", "127.0.0.1", "--port", str(sim_port), "--accounts", accounts, "--seed", "5",
-                "--client-secret", "it-secret-5fa1c0de", "--password", "it-password-9b7e"]
+    sim_args = [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(sim_port),
+        "--accounts",
+        accounts,
+        "--seed",
+        "5",
+        "--client-secret",
+        "it-secret-5fa1c0de",
+        "--password",
+        "it-password-9b7e",
+    ]
     # The same fleet in this process, for its ground truth (a pure function of seed and account).
     args = simulator_parser().parse_args(sim_args)
     truth = Simulator(args.accounts, seed=args.seed)
@@ -57,11 +68,17 @@ def test_exact_counts_from_the_images_simulator_with_secret_files(run_container,
     (secrets / "THINGSPACE_PASSWORD").write_text("it-password-9b7e\n")
     for path in (tmp_path, secrets, *secrets.iterdir()):  # readable by the image's user
         path.chmod(0o755 if path.is_dir() else 0o644)
-    name = run_container(env={
-        "THINGSPACE_BASE_URL": f"http://127.0.0.1:{sim_port}", "THINGSPACE_ACCOUNTS": ",".join(ACCOUNTS),
-        "THINGSPACE_CLIENT_ID": "demo-client", "THINGSPACE_USERNAME": "demo-user",
-        "THINGSPACE_SECRETS_DIR": "/run/secrets", "THINGSPACE_LISTEN_ADDRESS": f"127.0.0.1:{port}",
-    }, options=("--volume", f"{secrets}:/run/secrets:ro"))
+    name = run_container(
+        env={
+            "THINGSPACE_BASE_URL": f"http://127.0.0.1:{sim_port}",
+            "THINGSPACE_ACCOUNTS": ",".join(ACCOUNTS),
+            "THINGSPACE_CLIENT_ID": "demo-client",
+            "THINGSPACE_USERNAME": "demo-user",
+            "THINGSPACE_SECRETS_DIR": "/run/secrets",
+            "THINGSPACE_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+        },
+        options=("--volume", f"{secrets}:/run/secrets:ro"),
+    )
     text = wait_for("both accounts up", lambda: all_up(port, ACCOUNTS), 60, name)
     assert_matches(text, truth, ACCOUNTS)
     assert "it-secret-5fa1c0de" not in logs(name) + text
@@ -71,8 +88,9 @@ def test_exact_counts_from_the_images_simulator_with_secret_files(run_container,
 def test_healthcheck_turns_healthy_and_runs_as_non_root_on_a_read_only_root(run_container, image):
     port = free_port()
     # The image's own check, run every second instead of every 30 s.
-    name = run_container("--demo", env={"THINGSPACE_LISTEN_ADDRESS": f"127.0.0.1:{port}"},
-                         options=("--health-interval", "1s"))
+    name = run_container(
+        "--demo", env={"THINGSPACE_LISTEN_ADDRESS": f"127.0.0.1:{port}"}, options=("--health-interval", "1s")
+    )
     health = lambda: inspect("container", name)["State"]["Health"]  # noqa: E731
     wait_for("healthy status", lambda: health()["Status"] == "healthy", 60, name)
     assert health()["Log"][-1]["ExitCode"] == 0
@@ -99,19 +117,21 @@ def test_docker_stop_ends_it_gracefully_within_2_seconds(run_container):
 
 
 def test_flags_follow_the_image_name_and_bad_config_exits_2(image):
-    result = docker("run", "--rm", "--network", "host", image, "--check-config",
-                    "--accounts", "0000123456-00001", check=False)
+    result = docker(
+        "run", "--rm", "--network", "host", image, "--check-config", "--accounts", "0000123456-00001", check=False
+    )
     assert result.returncode == 2
     assert "THINGSPACE_CLIENT_ID" in result.stderr or "THINGSPACE_CLIENT_SECRET" in result.stderr
     assert __version__ in docker("run", "--rm", "--network", "host", image, "--version").stdout
 
 
 def test_image_holds_no_compiler_and_no_test_files(image):
-    lister = ("import json, os\n"
-              "print(json.dumps([os.path.join(d, f) for top in ('/usr', '/opt', '/bin', '/sbin', '/src')\n"
-              "  for d, dirs, files in os.walk(top) for f in files + [d + '/' for d in dirs]]))")
-    paths = json.loads(docker("run", "--rm", "--network", "none", "--entrypoint", "python", image,
-                              "-c", lister).stdout)
+    lister = (
+        "import json, os\n"
+        "print(json.dumps([os.path.join(d, f) for top in ('/usr', '/opt', '/bin', '/sbin', '/src')\n"
+        "  for d, dirs, files in os.walk(top) for f in files + [d + '/' for d in dirs]]))"
+    )
+    paths = json.loads(docker("run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", lister).stdout)
     names = {p.rstrip("/").rsplit("/", 1)[-1] for p in paths}
     assert len(paths) > 1000 and "thingspace-exporter" in names  # the listing saw the image
     assert not [p for p in paths if COMPILERS.search(p)]

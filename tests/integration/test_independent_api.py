@@ -27,7 +27,7 @@ MAKES = (("QUECTEL", "BG96"), ("NORDIC SEMICONDUCTOR ASA", "NRF9160"), ("SEQUANS
 
 def go_time(epoch: float, digits: int) -> str:
     base = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
-    frac = f"{epoch % 1:.9f}"[2:2 + digits]
+    frac = f"{epoch % 1:.9f}"[2 : 2 + digits]
     return f"{base}{'.' + frac if digits else ''} +0000 UTC"
 
 
@@ -35,16 +35,29 @@ def fleet(n: int, seed: int, now: float) -> list[dict]:
     devices = []
     for i in range(n):
         make, model = MAKES[(i * 7 + seed) % 3]
-        d = {"deviceId": f"35{seed:02d}{i:011d}", "mdn": "5550100", "make": make, "model": model,
-             "firmware": f"FW{i % 4}", "status": ("Active", "active", "SUSPENDED", "pending", "deactive")[i % 5],
-             "protocol": ("LWM2M", "HTTP,LWM2M", "NONE", None)[i % 4], "filesList": [], "extra": {"x": i}}
+        d = {
+            "deviceId": f"35{seed:02d}{i:011d}",
+            "mdn": "5550100",
+            "make": make,
+            "model": model,
+            "firmware": f"FW{i % 4}",
+            "status": ("Active", "active", "SUSPENDED", "pending", "deactive")[i % 5],
+            "protocol": ("LWM2M", "HTTP,LWM2M", "NONE", None)[i % 4],
+            "filesList": [],
+            "extra": {"x": i},
+        }
         if i % 3:
             d["fotaEligible"] = bool(i % 2)
         if i % 4 != 1:
             d["licenseAssigned"] = None if i % 7 == 0 else bool(i % 3)
         when = now - AGES[i % len(AGES)]
-        value = (go_time(when, i % 10), "N/A", "0001-01-01 00:00:00 +0000 UTC", "1900-01-01 00:00:00 +0000 UTC",
-                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)))[0 if i % 9 else (i // 9) % 5]
+        value = (
+            go_time(when, i % 10),
+            "N/A",
+            "0001-01-01 00:00:00 +0000 UTC",
+            "1900-01-01 00:00:00 +0000 UTC",
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)),
+        )[0 if i % 9 else (i // 9) % 5]
         d["lastConnectTime" if i % 2 else "lastConnectionTime"] = value
         if i % 3 == 0:
             d["softwareList"] = [{"name": "VZ_MDM_IOT", "version": f"0.{i % 3}", "upgradeTime": value}] * (1 + i % 2)
@@ -56,9 +69,16 @@ def expected(devices: list[dict], now: float) -> tuple[Counter, Counter]:
     """The contract, read straight from the issue, computed without any exporter code."""
     combos, buckets = Counter(), Counter()
     for d in devices:
-        combos[(d["make"], d["model"], d["firmware"], d["status"].lower(),
+        combos[
+            (
+                d["make"],
+                d["model"],
+                d["firmware"],
+                d["status"].lower(),
                 "true" if d.get("fotaEligible") is True else "false",
-                "true" if d.get("licenseAssigned") is True else "false")] += 1
+                "true" if d.get("licenseAssigned") is True else "false",
+            )
+        ] += 1
         raw = d.get("lastConnectionTime") or d.get("lastConnectTime")
         if raw in ("N/A", "") or raw.startswith(("0001", "1900")):
             continue
@@ -104,7 +124,9 @@ class Api:
                 if self.path == "/api/m2m/v1/session/login":
                     doc = json.loads(body)
                     if self.headers.get("Authorization") != f"Bearer {TOKEN}" or doc != {
-                            "username": "indep-user", "password": PASSWORD}:
+                        "username": "indep-user",
+                        "password": PASSWORD,
+                    }:
                         return self.reply(400, {"errorCode": "AUTH", "errorMessage": "bad login"})
                     with api.lock:
                         session = SESSIONS[min(api.logins, 1)]
@@ -121,14 +143,24 @@ class Api:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     return self.reply(401, {"fault": {"code": "900901", "message": "Invalid Credentials"}})
                 with api.lock:
-                    fault = api.faults.pop(0) if api.faults and account == "0000123456-00001" and \
-                        parse_qs(url.query).get("lastSeenDeviceId") != ["0"] else None
+                    fault = (
+                        api.faults.pop(0)
+                        if api.faults
+                        and account == "0000123456-00001"
+                        and parse_qs(url.query).get("lastSeenDeviceId") != ["0"]
+                        else None
+                    )
                     if fault == "session_401":
                         api.valid_sessions.discard(SESSIONS[0])
                     valid = self.headers.get("VZ-M2M-Token") in api.valid_sessions
                 if not valid:
-                    return self.reply(401, {"errorCode": "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired",
-                                            "errorMessage": "Session expired"})
+                    return self.reply(
+                        401,
+                        {
+                            "errorCode": "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired",
+                            "errorMessage": "Session expired",
+                        },
+                    )
                 if fault == "rate_limit":
                     return self.reply(429, {"error": "throttled"}, headers=[("Retry-After", "1")])
                 if fault == "html_503":
@@ -154,17 +186,21 @@ class Api:
 
 def test_once_against_an_independent_api_matches_exactly():
     now = time.time()
-    accounts = {"0000123456-00001": fleet(2600, 1, now), "0000123456-00002": fleet(37, 2, now),
-                "0000123456-00003": []}
+    accounts = {"0000123456-00001": fleet(2600, 1, now), "0000123456-00002": fleet(37, 2, now), "0000123456-00003": []}
     api = Api(accounts)
-    env = {"THINGSPACE_CLIENT_ID": "indep-client", "THINGSPACE_CLIENT_SECRET": SECRET,
-           "THINGSPACE_USERNAME": "indep-user", "THINGSPACE_PASSWORD": PASSWORD,
-           "THINGSPACE_ACCOUNTS": ",".join(accounts), "THINGSPACE_BASE_URL": api.url,
-           "THINGSPACE_PROTOCOL": "", "PATH": "/usr/bin:/bin",
-           "THINGSPACE_COLLECTORS": "devices"}  # the reference page describes the device list only
+    env = {
+        "THINGSPACE_CLIENT_ID": "indep-client",
+        "THINGSPACE_CLIENT_SECRET": SECRET,
+        "THINGSPACE_USERNAME": "indep-user",
+        "THINGSPACE_PASSWORD": PASSWORD,
+        "THINGSPACE_ACCOUNTS": ",".join(accounts),
+        "THINGSPACE_BASE_URL": api.url,
+        "THINGSPACE_PROTOCOL": "",
+        "PATH": "/usr/bin:/bin",
+        "THINGSPACE_COLLECTORS": "devices",
+    }  # the reference page describes the device list only
     try:
-        proc = subprocess.run([PYTHON, "-m", "thingspace_exporter", "--once"], env=env, capture_output=True,
-                              timeout=60)
+        proc = subprocess.run([PYTHON, "-m", "thingspace_exporter", "--once"], env=env, capture_output=True, timeout=60)
     finally:
         api.server.shutdown()
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
@@ -173,8 +209,9 @@ def test_once_against_an_independent_api_matches_exactly():
     for fam in text_string_to_metric_families(proc.stdout.decode()):
         for s in fam.samples:
             if s.name == "thingspace_devices":
-                key = tuple(s.labels[k] for k in ("make", "model", "firmware", "status", "fota_eligible",
-                                                  "license_assigned"))
+                key = tuple(
+                    s.labels[k] for k in ("make", "model", "firmware", "status", "fota_eligible", "license_assigned")
+                )
                 combos[(s.labels["account"], *key)] += s.value
             if s.name == "thingspace_device_last_connection_age_seconds_bucket":
                 buckets[(s.labels["account"], s.labels["make"], s.labels["model"], float(s.labels["le"]))] += s.value

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
@@ -29,8 +28,9 @@ def rendered() -> list[dict]:
         if os.environ.get("CI") == "true":
             pytest.fail("no kubectl", pytrace=False)
         pytest.skip("needs kubectl (for kustomize)")
-    out = subprocess.run([KUBECTL, "kustomize", str(OVERLAY)], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
+    out = subprocess.run(
+        [KUBECTL, "kustomize", str(OVERLAY)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -42,8 +42,14 @@ def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
 
 def test_every_builtin_object_is_valid_against_the_kubernetes_schemas(rendered):
     builtin = [o for o in rendered if not o["apiVersion"].startswith("monitoring.coreos.com/")]
-    assert {o["kind"] for o in builtin} >= {"StatefulSet", "Service", "Secret", "ConfigMap",
-                                           "NetworkPolicy", "PodDisruptionBudget"}
+    assert {o["kind"] for o in builtin} >= {
+        "StatefulSet",
+        "Service",
+        "Secret",
+        "ConfigMap",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+    }
     for obj in builtin:
         kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True)
     # The validator has teeth: a misspelt field is refused.
@@ -66,7 +72,6 @@ def test_pods_run_restricted_with_probes_and_resources(rendered):
     assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
     for kind in ("requests", "limits"):
         assert set(container["resources"][kind]) == {"cpu", "memory"}
-
 
 
 def test_the_overlay_runs_one_replica_per_shard_with_its_own_state(rendered):
@@ -93,14 +98,18 @@ def test_credentials_are_mounted_as_files_in_the_secrets_dir(rendered):
     secret = one(rendered, "Secret", secret_name)
     assert set(secret["stringData"]) == {"client_id", "client_secret", "username", "password"}
     assert config["THINGSPACE_ACCOUNTS"]
-    assert statefulset["spec"]["serviceName"] == one(rendered, "Service", statefulset["spec"]["serviceName"])["metadata"]["name"]
+    assert (
+        statefulset["spec"]["serviceName"]
+        == one(rendered, "Service", statefulset["spec"]["serviceName"])["metadata"]["name"]
+    )
 
 
 def test_servicemonitor_scrapes_the_metrics_port_of_the_headless_service(rendered):
     monitor = one(rendered, "ServiceMonitor")
     selector = monitor["spec"]["selector"]["matchLabels"]
-    services = [s for s in rendered if s["kind"] == "Service"
-                and selector.items() <= s["metadata"].get("labels", {}).items()]
+    services = [
+        s for s in rendered if s["kind"] == "Service" and selector.items() <= s["metadata"].get("labels", {}).items()
+    ]
     assert len(services) == 1 and services[0]["spec"]["clusterIP"] == "None"
     ports = {p["name"]: p for p in services[0]["spec"]["ports"]}
     pod = one(rendered, "StatefulSet")["spec"]["template"]

@@ -10,9 +10,9 @@ import pytest
 from .conftest import assert_matches, exposition, value
 
 A = "0000123456-00001"
-HIDDEN = 30       # requests within any second; far below what a 2-core machine sends unthrottled
-SETTLED = 10.0    # seconds after the first 429 by which the rate must have settled
-MEASURED = 6.0    # seconds measured from then on, in windows of one second
+HIDDEN = 30  # requests within any second; far below what a 2-core machine sends unthrottled
+SETTLED = 10.0  # seconds after the first 429 by which the rate must have settled
+MEASURED = 6.0  # seconds measured from then on, in windows of one second
 
 
 def windows(log, start: float, seconds: int) -> list[tuple[int, int]]:
@@ -42,7 +42,7 @@ def test_settles_just_under_a_hidden_rate_limit(sim_factory, exporter_factory, c
     start = log[0][0]
     seconds = int(first_429 + SETTLED + MEASURED - start)
     per_second = windows(log, start, seconds)
-    late = per_second[int(first_429 + SETTLED - start):]
+    late = per_second[int(first_429 + SETTLED - start) :]
     late_429s = sum(throttled for _, throttled in late)
     achieved = sum(admitted for admitted, _ in late) / len(late)
     summary = f"(admitted, 429) per second: {per_second}; late rate {achieved:.1f}/s"

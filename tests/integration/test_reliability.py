@@ -47,8 +47,12 @@ def test_persistent_fault_fails_one_account_only(sim_factory, exporter_factory):
     other = exporter_factory(sim, max_concurrency=1, accounts=[B])
     assert exp.collection.run_cycle() and other.collection.run_cycle()
     # malformed JSON is retried once, so it must come twice in a row to fail the listing
-    for kind, reason, count in (("empty_page", "empty_page", 1), ("invalid_cursor", "invalid_cursor", 1),
-                                ("malformed_json", "bad_json", 2), ("stuck_cursor", "stuck_cursor", 1)):
+    for kind, reason, count in (
+        ("empty_page", "empty_page", 1),
+        ("invalid_cursor", "invalid_cursor", 1),
+        ("malformed_json", "bad_json", 2),
+        ("stuck_cursor", "stuck_cursor", 1),
+    ):
         sim.faults.schedule(kind, count=count, after=1)
         assert not exp.collection.run_cycle(), kind
         assert other.collection.run_cycle()
@@ -60,8 +64,7 @@ def test_persistent_fault_fails_one_account_only(sim_factory, exporter_factory):
         assert_matches(exposition(other), sim, [B])
 
 
-def test_rejected_password_is_tried_twice_then_backed_off(sim_factory, exporter_factory, log_stream,
-                                                           monkeypatch):
+def test_rejected_password_is_tried_twice_then_backed_off(sim_factory, exporter_factory, log_stream, monkeypatch):
     sim = sim_factory({A: 100, B: 100})
     exp = exporter_factory(sim, password="wrong-password-123")
     assert not exp.collection.run_cycle()
@@ -76,8 +79,9 @@ def test_rejected_password_is_tried_twice_then_backed_off(sim_factory, exporter_
     assert value(text, "thingspace_auth_rejections_total", kind="login") == 2.0
     assert value(text, "thingspace_auth_backoff_seconds", kind="login") > 0
     errors = counter(text, "thingspace_collection_errors_total")
-    by_reason = {r: sum(v for k, v in errors.items() if ("reason", r) in k)
-                 for r in ("credentials_rejected", "auth_backoff")}
+    by_reason = {
+        r: sum(v for k, v in errors.items() if ("reason", r) in k) for r in ("credentials_rejected", "auth_backoff")
+    }
     assert by_reason == {"credentials_rejected": 2, "auth_backoff": 10}  # 6 cycles x 2 accounts
     assert "THINGSPACE_PASSWORD" in log_stream.getvalue()
     assert "wrong-password-123" not in log_stream.getvalue() + text
@@ -102,8 +106,12 @@ def test_counters_never_go_backwards(sim_factory, exporter_factory):
         exp.collection.run_cycle()
         sim.advance()
         text = exposition(exp)
-        for name in ("thingspace_api_requests_total", "thingspace_pages_fetched_total",
-                     "thingspace_api_retries_total", "thingspace_collection_cycles_total"):
+        for name in (
+            "thingspace_api_requests_total",
+            "thingspace_pages_fetched_total",
+            "thingspace_api_retries_total",
+            "thingspace_collection_cycles_total",
+        ):
             now = counter(text, name)
             for labels, v in previous.get(name, {}).items():
                 assert now[labels] >= v, (name, labels)

@@ -9,7 +9,6 @@ from collections import defaultdict
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-
 from thingspace_exporter import server
 from thingspace_exporter.aggregation import AccountData
 from thingspace_exporter.exposition import render
@@ -21,18 +20,27 @@ ACCOUNTS = ("0000123456-00001", "0000123456-00002")
 
 def data(generation: int) -> AccountData:
     """Every series of one generation carries the generation number as its value."""
-    devices = {(f"make{m}", f"model{m}", f"fw{f}", "active", "true", "false"): generation
-               for m in range(20) for f in range(25)}
-    return AccountData(devices=devices, protocols={"LWM2M": generation, "HTTP": generation},
-                       software={("app", "1.0"): generation}, ages={}, unknown={("make0", "model0"): generation},
-                       buckets=(3600.0,), count=generation * 500)
+    devices = {
+        (f"make{m}", f"model{m}", f"fw{f}", "active", "true", "false"): generation for m in range(20) for f in range(25)
+    }
+    return AccountData(
+        devices=devices,
+        protocols={"LWM2M": generation, "HTTP": generation},
+        software={("app", "1.0"): generation},
+        ages={},
+        unknown={("make0", "model0"): generation},
+        buckets=(3600.0,),
+        count=generation * 500,
+    )
 
 
 def test_scrapes_see_whole_snapshots_while_swapping():
     store: SnapshotStore = SnapshotStore(render)
-    exporter = types.SimpleNamespace(store=store, metrics=ExporterMetrics(process=False),
-                                     collection=types.SimpleNamespace(healthy=lambda: (True, "ok"),
-                                                                      ready=threading.Event()))
+    exporter = types.SimpleNamespace(
+        store=store,
+        metrics=ExporterMetrics(process=False),
+        collection=types.SimpleNamespace(healthy=lambda: (True, "ok"), ready=threading.Event()),
+    )
     httpd = server.bind("127.0.0.1", 0, server.make_app(exporter))
     server.serve(httpd)
     stop = threading.Event()
@@ -53,8 +61,7 @@ def test_scrapes_see_whole_snapshots_while_swapping():
         for _ in range(25):
             for gz in (False, True):
                 headers = {"Accept-Encoding": "gzip" if gz else "identity"}
-                text = requests.get(f"http://127.0.0.1:{httpd.server_port}/metrics", headers=headers,
-                                    timeout=5).text
+                text = requests.get(f"http://127.0.0.1:{httpd.server_port}/metrics", headers=headers, timeout=5).text
                 values = defaultdict(set)
                 for fam in text_string_to_metric_families(text):
                     if fam.name.startswith("thingspace_device"):

@@ -12,8 +12,13 @@ ACCOUNTS = {f"0000123456-{n:05d}": 1200 + 300 * n for n in range(1, 6)}
 
 
 def replicas(sim, count, **overrides):
-    return [Exporter(settings_for(sim, list(ACCOUNTS), shard_count=count, shard_index=i, **overrides),
-                     ExporterMetrics(process=False)) for i in range(count)]
+    return [
+        Exporter(
+            settings_for(sim, list(ACCOUNTS), shard_count=count, shard_index=i, **overrides),
+            ExporterMetrics(process=False),
+        )
+        for i in range(count)
+    ]
 
 
 def test_replicas_collect_each_account_exactly_once(sim_factory, log_stream):
@@ -44,9 +49,17 @@ def test_replicas_with_a_wrong_password_never_lock_the_user_whatever_the_restart
         d.mkdir()
     for _ in range(8):  # eight rounds of restarting every replica, with time passing in between
         for i in range(4):
-            exp = Exporter(settings_for(sim, list(ACCOUNTS), shard_count=4, shard_index=i,
-                                        password="wrong-password-1f2e", state_dir=str(dirs[i])),
-                           ExporterMetrics(process=False))
+            exp = Exporter(
+                settings_for(
+                    sim,
+                    list(ACCOUNTS),
+                    shard_count=4,
+                    shard_index=i,
+                    password="wrong-password-1f2e",
+                    state_dir=str(dirs[i]),
+                ),
+                ExporterMetrics(process=False),
+            )
             try:
                 assert exp.collection.run_cycle() is False
             finally:

@@ -17,9 +17,12 @@ A = "0000123456-00001"
 
 def start(sim, **extra) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([PYTHON, "-m", "thingspace_exporter"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE,
-                            env=exporter_env(sim, [A], listen_address=f"127.0.0.1:{port}", **extra))
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "thingspace_exporter"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=exporter_env(sim, [A], listen_address=f"127.0.0.1:{port}", **extra),
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while True:

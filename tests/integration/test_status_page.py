@@ -18,15 +18,24 @@ from .conftest import PYTHON, SECRETS, exporter_env, free_port
 ACCOUNTS = {"0000123456-00001": 2500, "0000123456-00002": 1200}
 SCREENSHOT = Path(__file__).resolve().parents[1] / "screenshots" / "status-page.png"
 # what Chromium needs to run as root, headless, on a machine with no network but loopback
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     browser = require("chromium", "chromium")
-    return subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, timeout=60)
+    return subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args], capture_output=True, timeout=60
+    )
 
 
 def test_status_page_in_a_browser(sim_factory, tmp_path):
@@ -34,9 +43,12 @@ def test_status_page_in_a_browser(sim_factory, tmp_path):
     sim.faults.schedule("server_error", count=10**6, endpoint="campaigns")  # campaigns fail, the rest works
     port = free_port()
     log = open(tmp_path / "exporter.log", "wb")
-    proc = subprocess.Popen([PYTHON, "-m", "thingspace_exporter"], stdout=subprocess.DEVNULL, stderr=log,
-                            env=exporter_env(sim, ACCOUNTS, listen_address=f"127.0.0.1:{port}",
-                                             interval_seconds=300, max_retries=0))
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "thingspace_exporter"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=exporter_env(sim, ACCOUNTS, listen_address=f"127.0.0.1:{port}", interval_seconds=300, max_retries=0),
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 30
@@ -62,7 +74,7 @@ def test_status_page_in_a_browser(sim_factory, tmp_path):
         assert f"<td>{truth.count}</td>" in text  # devices, as the listing counted them
     assert text.count(">succeeded<") == len(ACCOUNTS)
     assert "campaigns: <b>server_error</b>" in text  # the last error and its reason
-    assert "devices: <span class=\"ok\">ok</span>" in text or "devices: <span class=ok>ok</span>" in text
+    assert 'devices: <span class="ok">ok</span>' in text or "devices: <span class=ok>ok</span>" in text
     assert "next cycle in" in text
     assert all(secret not in dom for secret in SECRETS)
     assert "<script" not in dom.lower()

@@ -38,8 +38,11 @@ def client_context(pki, cert=True):
 
 
 def get(port, path, context=None, headers=None):
-    conn = (http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5) if context
-            else http.client.HTTPConnection("127.0.0.1", port, timeout=5))
+    conn = (
+        http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+        if context
+        else http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    )
     try:
         conn.request("GET", path, headers=headers or {})
         resp = conn.getresponse()
@@ -52,14 +55,21 @@ def get(port, path, context=None, headers=None):
 def secured(sim_factory, pki, tmp_path):
     sim = sim_factory(ACCOUNTS)
     web = tmp_path / "web.yml"
-    web.write_text(f"tls_server_config:\n  cert_file: {pki / 'server.crt'}\n  key_file: {pki / 'server.key'}\n"
-                   f"  client_ca_file: {pki / 'ca.crt'}\n  client_auth_type: RequireAndVerifyClientCert\n"
-                   f"basic_auth_users:\n  prometheus: {HASH}\n")
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {pki / 'server.crt'}\n  key_file: {pki / 'server.key'}\n"
+        f"  client_ca_file: {pki / 'ca.crt'}\n  client_auth_type: RequireAndVerifyClientCert\n"
+        f"basic_auth_users:\n  prometheus: {HASH}\n"
+    )
     port = free_port()
     log = open(tmp_path / "exporter.log", "wb")
-    proc = subprocess.Popen([PYTHON, "-m", "thingspace_exporter"], stdout=subprocess.DEVNULL, stderr=log,
-                            env=exporter_env(sim, ACCOUNTS, listen_address=f"127.0.0.1:{port}",
-                                             web_config_file=str(web), interval_seconds=60))
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "thingspace_exporter"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=exporter_env(
+            sim, ACCOUNTS, listen_address=f"127.0.0.1:{port}", web_config_file=str(web), interval_seconds=60
+        ),
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -106,15 +116,24 @@ def test_a_changed_web_config_is_picked_up_while_running(secured, pki):
     assert get(port, "/metrics", client_context(pki), auth("scrape-pass"))[0] == 200
 
 
-@pytest.mark.parametrize("text,problem", [("basic_auth_users:\n  prometheus: hunter2\n", "not a bcrypt hash"),
-                                          ("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: k\n",
-                                           "cert_file")])
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("basic_auth_users:\n  prometheus: hunter2\n", "not a bcrypt hash"),
+        ("tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: k\n", "cert_file"),
+    ],
+)
 def test_a_malformed_web_config_exits_2_with_one_line(sim_factory, tmp_path, text, problem):
     sim = sim_factory(ACCOUNTS)
     web = tmp_path / "web.yml"
     web.write_text(text)
-    done = subprocess.run([PYTHON, "-m", "thingspace_exporter"], capture_output=True, text=True, timeout=30,
-                          env=exporter_env(sim, ACCOUNTS, web_config_file=str(web)))
+    done = subprocess.run(
+        [PYTHON, "-m", "thingspace_exporter"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=exporter_env(sim, ACCOUNTS, web_config_file=str(web)),
+    )
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "THINGSPACE_WEB_CONFIG_FILE" in lines[0] and problem in lines[0], done.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import responses
-
 from thingspace_exporter.auth import Auth
 from thingspace_exporter.client import Client
 from thingspace_exporter.transport import Transport
@@ -24,15 +23,25 @@ def rsps():
 @pytest.fixture
 def client(rsps, metrics, stop, log):
     transport = Transport(BASE, metrics, stop, retries=0)
-    yield Client(transport, Auth(transport, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log),
-                 metrics, "LWM2M")
+    yield Client(
+        transport, Auth(transport, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log), metrics, "LWM2M"
+    )
     transport.close()
 
 
 def campaign(ident: str, status: str = "CampaignScheduled", **fields) -> dict:
-    doc = {"id": ident, "campaignName": f"campaign {ident}", "firmwareFrom": "fw-1", "firmwareTo": "fw-2",
-           "make": "NORDIC SEMICONDUCTOR ASA", "model": "NRF9160", "protocol": "LWM2M",
-           "startDate": "2026-11-01", "endDate": "2026-12-31", "status": status}
+    doc = {
+        "id": ident,
+        "campaignName": f"campaign {ident}",
+        "firmwareFrom": "fw-1",
+        "firmwareTo": "fw-2",
+        "make": "NORDIC SEMICONDUCTOR ASA",
+        "model": "NRF9160",
+        "protocol": "LWM2M",
+        "startDate": "2026-11-01",
+        "endDate": "2026-12-31",
+        "status": status,
+    }
     doc.update(fields)
     return doc
 

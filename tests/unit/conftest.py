@@ -7,12 +7,10 @@ import threading
 from typing import Any
 
 import pytest
-
 from thingspace_exporter import logs
 from thingspace_exporter.config import Settings
 from thingspace_exporter.metrics import ExporterMetrics
 from ts_builders import BASE, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, TinyServer
-
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +50,12 @@ def stop() -> threading.Event:
 def settings_factory():
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = dict(
-            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, username=USERNAME, password=PASSWORD,
-            accounts="0000123456-00001", base_url=BASE,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            username=USERNAME,
+            password=PASSWORD,
+            accounts="0000123456-00001",
+            base_url=BASE,
         )
         values.update(overrides)
         return Settings(**values)
@@ -66,5 +68,3 @@ def tiny_server():
     server = TinyServer()
     yield server
     server.close()
-
-

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-
 from thingspace_exporter import access as access_module
 from thingspace_exporter.access import Access
 from thingspace_exporter.webconfig import load
@@ -23,8 +22,10 @@ def basic(user, password):
 @pytest.fixture
 def web(tmp_path, log):
     path = tmp_path / "web.yml"
-    path.write_text(f"basic_auth_users:\n  prometheus: {HASH}\n"
-                    "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n")
+    path.write_text(
+        f"basic_auth_users:\n  prometheus: {HASH}\n"
+        "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n"
+    )
     return Access(str(path), load(str(path)), log)
 
 
@@ -37,9 +38,18 @@ def request(path="/metrics", authorization=None, cert=None):
     return environ
 
 
-@pytest.mark.parametrize("header", [None, basic("prometheus", "wrong"), basic("nobody", "scrape-pass"),
-                                    "Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(),
-                                    "Basic " + base64.b64encode(b"\xff:\xfe").decode()])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        basic("prometheus", "wrong"),
+        basic("nobody", "scrape-pass"),
+        "Bearer x",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"no-colon").decode(),
+        "Basic " + base64.b64encode(b"\xff:\xfe").decode(),
+    ],
+)
 def test_wrong_or_missing_credentials_get_401_with_a_challenge(web, header):
     status, headers = web.authorize(request(authorization=header))
     assert status == "401 Unauthorized" and headers[0][0] == "WWW-Authenticate"

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import responses
-
 from thingspace_exporter.auth import Auth
 from thingspace_exporter.client import Client
 from thingspace_exporter.errors import ApiError
@@ -92,8 +91,10 @@ def test_token_and_session_are_cached_and_reused(rsps, auth, clock, log_stream):
     assert h1 == h2 == {"Authorization": f"Bearer {TOKENS[0]}", "VZ-M2M-Token": SESSIONS[0]}
     assert calls(rsps, TOKEN_URL) == 1 and calls(rsps, LOGIN_URL) == 1
     tok_req = rsps.calls[0].request
-    assert tok_req.headers["Authorization"] == "Basic " + base64.b64encode(
-        f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    assert (
+        tok_req.headers["Authorization"]
+        == "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    )
     assert tok_req.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert tok_req.body == "grant_type=client_credentials"
     login_req = rsps.calls[1].request
@@ -103,8 +104,7 @@ def test_token_and_session_are_cached_and_reused(rsps, auth, clock, log_stream):
 
 
 def test_token_refreshed_ahead_of_expiry(rsps, auth, clock):
-    tokens(rsps, {"access_token": TOKENS[0], "expires_in": 3600},
-           {"access_token": TOKENS[1], "expires_in": 3600})
+    tokens(rsps, {"access_token": TOKENS[0], "expires_in": 3600}, {"access_token": TOKENS[1], "expires_in": 3600})
     logins(rsps, {"sessionToken": SESSIONS[0]})
     start = clock.t
     auth.headers()
@@ -133,8 +133,13 @@ def test_short_expires_in_refreshed_before_it_runs_out(rsps, auth, clock):
 
 
 def test_missing_expires_in_means_one_hour_from_first_issue(rsps, auth, clock):
-    tokens(rsps, {"access_token": TOKENS[0]}, {"access_token": TOKENS[0]},  # the same token again
-           {"access_token": TOKENS[1]}, {"access_token": TOKENS[2]})
+    tokens(
+        rsps,
+        {"access_token": TOKENS[0]},
+        {"access_token": TOKENS[0]},  # the same token again
+        {"access_token": TOKENS[1]},
+        {"access_token": TOKENS[2]},
+    )
     logins(rsps, {"sessionToken": SESSIONS[0]})
 
     def at(offset):
@@ -189,13 +194,19 @@ def test_401_gateway_fault_mid_listing_gets_one_new_token_and_retries_once(rsps,
     tokens(rsps, {"access_token": TOKENS[0], "expires_in": 3600}, {"access_token": TOKENS[1], "expires_in": 3600})
     logins(rsps, {"sessionToken": SESSIONS[0]})
     rsps.get(DEVICES_URL, json=page([device("350000000000001")], more=True))
-    rsps.get(DEVICES_URL, status=401, json={"fault": {"code": "900901", "message": "Invalid Credentials",
-                                                      "description": "Access failure"}})
+    rsps.get(
+        DEVICES_URL,
+        status=401,
+        json={"fault": {"code": "900901", "message": "Invalid Credentials", "description": "Access failure"}},
+    )
     rsps.get(DEVICES_URL, json=page([device("350000000000002")], more=False))
     data, _ = list_sequential(lambda cursor: client.device_page(ACCOUNT, cursor), (3600.0,))
     assert data.count == 2 and data.pages == 2
-    assert [c.request.params["lastSeenDeviceId"] for c in rsps.calls if c.request.url.startswith(DEVICES_URL)] \
-        == ["0", "350000000000001", "350000000000001"]
+    assert [c.request.params["lastSeenDeviceId"] for c in rsps.calls if c.request.url.startswith(DEVICES_URL)] == [
+        "0",
+        "350000000000001",
+        "350000000000001",
+    ]
     assert calls(rsps, TOKEN_URL) == 2 and calls(rsps, LOGIN_URL) == 1 and calls(rsps, DEVICES_URL) == 3
     assert rsps.calls[-1].request.headers["Authorization"] == f"Bearer {TOKENS[1]}"
     assert rsps.calls[-1].request.headers["VZ-M2M-Token"] == SESSIONS[0]
@@ -216,10 +227,13 @@ def test_session_token_error_gets_one_new_login_and_one_retry(rsps, client, code
     no_secrets(log_stream.getvalue())
 
 
-@pytest.mark.parametrize("reply", [
-    {"status": 401, "json": {"errorCode": SESSION_CODES[0], "errorMessage": "expired"}},
-    {"status": 401, "json": {"fault": {"code": "900901", "message": "Invalid Credentials"}}},
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": 401, "json": {"errorCode": SESSION_CODES[0], "errorMessage": "expired"}},
+        {"status": 401, "json": {"fault": {"code": "900901", "message": "Invalid Credentials"}}},
+    ],
+)
 def test_a_second_rejection_after_the_retry_fails_without_looping(rsps, client, reply, log_stream):
     tokens(rsps, *[{"access_token": t, "expires_in": 3600} for t in TOKENS])
     logins(rsps, *[{"sessionToken": s} for s in SESSIONS])
@@ -242,8 +256,11 @@ def test_other_errors_are_not_retried_by_the_client(rsps, client):
 
 
 def test_bad_client_credentials_at_most_two_tries_then_backoff(rsps, auth, clock, metrics, log_stream):
-    rsps.post(TOKEN_URL, status=401, json={"error": "invalid_client",
-                                           "error_description": f"Client authentication failed {CLIENT_SECRET}"})
+    rsps.post(
+        TOKEN_URL,
+        status=401,
+        json={"error": "invalid_client", "error_description": f"Client authentication failed {CLIENT_SECRET}"},
+    )
     errors = []
     for _ in range(5):
         with pytest.raises(ApiError) as e:
@@ -277,8 +294,14 @@ def test_oauth_guard_resets_on_success(rsps, auth, clock):
 
 def test_failed_logins_back_off_and_hard_stop_at_four(rsps, auth, clock, metrics, log_stream):
     tokens(rsps, {"access_token": TOKENS[0], "expires_in": 10**7})
-    rsps.post(LOGIN_URL, status=400, json={"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED",
-                                           "errorMessage": f"Invalid username or password {PASSWORD}"})
+    rsps.post(
+        LOGIN_URL,
+        status=400,
+        json={
+            "errorCode": "UnifiedWebService.AUTHENTICATION_FAILED",
+            "errorMessage": f"Invalid username or password {PASSWORD}",
+        },
+    )
     seen = []
     for _ in range(30):  # a caller that keeps asking, far apart in time
         try:
@@ -325,8 +348,9 @@ def test_login_rejecting_the_bearer_token_gets_a_new_token_not_a_lockout_count(r
     assert auth.headers() == {"Authorization": f"Bearer {TOKENS[1]}", "VZ-M2M-Token": SESSIONS[0]}
 
 
-@pytest.mark.parametrize("doc,reason", [({"token_type": "bearer"}, "bad_response"),
-                                        ({"access_token": ""}, "bad_response")])
+@pytest.mark.parametrize(
+    "doc,reason", [({"token_type": "bearer"}, "bad_response"), ({"access_token": ""}, "bad_response")]
+)
 def test_token_response_without_access_token(rsps, auth, doc, reason):
     rsps.post(TOKEN_URL, json=doc)
     with pytest.raises(ApiError) as e:
@@ -353,6 +377,7 @@ def slow(doc, delay=0.2):
     def cb(request):
         time.sleep(delay)
         return 200, {"Content-Type": "application/json"}, json.dumps(doc)
+
     return cb
 
 
@@ -436,10 +461,14 @@ def test_logout_failure_is_only_logged(rsps, auth, log_stream):
 
 # --- rejected logins across restarts, budgets of shards, credentials read again ----------------
 
+
 def rejecting_login(rsps):
     tokens(rsps, {"access_token": TOKENS[0], "expires_in": 10**7})
-    rsps.post(LOGIN_URL, status=400, json={"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED",
-                                           "errorMessage": "Invalid username or password"})
+    rsps.post(
+        LOGIN_URL,
+        status=400,
+        json={"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED", "errorMessage": "Invalid username or password"},
+    )
 
 
 def keep_asking(auth, clock, times=10):
@@ -453,12 +482,14 @@ def keep_asking(auth, clock, times=10):
 
 
 def make_auth(metrics, stop, log, clock, **kw):
-    return Auth(Transport(BASE, metrics, stop), CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log,
-                clock=clock, **kw)
+    return Auth(
+        Transport(BASE, metrics, stop), CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log, clock=clock, **kw
+    )
 
 
 def test_rejected_logins_survive_restarts_so_no_schedule_of_restarts_locks_the_user(
-        rsps, metrics, stop, log, clock, tmp_path):
+    rsps, metrics, stop, log, clock, tmp_path
+):
     rejecting_login(rsps)
     for _ in range(10):  # ten restarts, each asking a few times: cron --once, or a crash loop
         restarted = make_auth(metrics, stop, log, clock, login_store=LoginFailures(str(tmp_path), USERNAME))
@@ -527,13 +558,17 @@ def test_rotated_credentials_are_read_again_and_tried_without_waiting(rsps, metr
 
     def login(request):
         ok = json.loads(request.body)["password"] == new_password
-        return (200, {}, json.dumps({"sessionToken": SESSIONS[0]})) if ok else \
-            (401, {}, json.dumps({"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED"}))
+        return (
+            (200, {}, json.dumps({"sessionToken": SESSIONS[0]}))
+            if ok
+            else (401, {}, json.dumps({"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED"}))
+        )
 
     rsps.add_callback(responses.POST, LOGIN_URL, callback=login)
     mounted = {"password": PASSWORD}
-    auth = make_auth(metrics, stop, log, clock,
-                     reload=lambda: (CLIENT_ID, CLIENT_SECRET, USERNAME, mounted["password"]))
+    auth = make_auth(
+        metrics, stop, log, clock, reload=lambda: (CLIENT_ID, CLIENT_SECRET, USERNAME, mounted["password"])
+    )
     for _ in range(2):
         with pytest.raises(ApiError):
             auth.headers()

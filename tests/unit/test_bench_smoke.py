@@ -11,19 +11,42 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RATIOS = ("cpu", "first_cycle", "steady_state", "scrape_plain", "scrape_gzip", "serve_p99_1", "serve_p99_8",
-          "serve_p99_32", "serve_stall", "serve_threads")
+RATIOS = (
+    "cpu",
+    "first_cycle",
+    "steady_state",
+    "scrape_plain",
+    "scrape_gzip",
+    "serve_p99_1",
+    "serve_p99_8",
+    "serve_p99_32",
+    "serve_stall",
+    "serve_threads",
+)
 
 
-SCALE_RATIOS = ("big_cpu_sequential", "big_cpu_parallel", "big_wall_sequential", "big_wall_parallel",
-                "accounts_rate_cap", "restart", "scrape_big_plain", "scrape_big_gzip")
+SCALE_RATIOS = (
+    "big_cpu_sequential",
+    "big_cpu_parallel",
+    "big_wall_sequential",
+    "big_wall_parallel",
+    "accounts_rate_cap",
+    "restart",
+    "scrape_big_plain",
+    "scrape_big_gzip",
+)
 
 
 def smoke(script: str, out: Path) -> str:
     # Own session: on a timeout the harness and its simulator/replay/exporter children all go.
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), "--smoke", "--output", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / script), "--smoke", "--output", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:

@@ -7,13 +7,15 @@ import subprocess
 import sys
 
 import pytest
-
 from thingspace_exporter import __version__
 from ts_builders import CLIENT_SECRET, PASSWORD
 
 REQUIRED = {
-    "THINGSPACE_CLIENT_ID": "cli-client-id", "THINGSPACE_CLIENT_SECRET": CLIENT_SECRET,
-    "THINGSPACE_USERNAME": "cli-user", "THINGSPACE_PASSWORD": PASSWORD, "THINGSPACE_ACCOUNTS": "0000123456-00001",
+    "THINGSPACE_CLIENT_ID": "cli-client-id",
+    "THINGSPACE_CLIENT_SECRET": CLIENT_SECRET,
+    "THINGSPACE_USERNAME": "cli-user",
+    "THINGSPACE_PASSWORD": PASSWORD,
+    "THINGSPACE_ACCOUNTS": "0000123456-00001",
 }
 
 
@@ -23,8 +25,9 @@ def run(*args, env=None, drop=(), timeout=30):
     full.update(env or {})
     for k in drop:
         full.pop(k, None)
-    return subprocess.run([sys.executable, "-m", "thingspace_exporter", *args], env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "thingspace_exporter", *args], env=full, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def one_error_line(proc, var):
@@ -44,8 +47,16 @@ def test_version():
 def test_help_lists_flags_and_variables():
     proc = run("--help")
     assert proc.returncode == 0
-    for text in ("--client-id", "THINGSPACE_CLIENT_ID", "--password-file", "THINGSPACE_PASSWORD_FILE",
-                 "--once", "--check-config", "--listen-address", "THINGSPACE_PROTOCOL"):
+    for text in (
+        "--client-id",
+        "THINGSPACE_CLIENT_ID",
+        "--password-file",
+        "THINGSPACE_PASSWORD_FILE",
+        "--once",
+        "--check-config",
+        "--listen-address",
+        "THINGSPACE_PROTOCOL",
+    ):
         assert text in proc.stdout
 
 
@@ -56,8 +67,20 @@ def test_check_config_valid():
 
 
 def test_check_config_with_flags_only():
-    proc = run("--check-config", "--client-id", "x", "--client-secret", "s3cret-flag", "--username", "u",
-               "--password", "p4ss-flag", "--accounts", "a,b", drop=list(REQUIRED))
+    proc = run(
+        "--check-config",
+        "--client-id",
+        "x",
+        "--client-secret",
+        "s3cret-flag",
+        "--username",
+        "u",
+        "--password",
+        "p4ss-flag",
+        "--accounts",
+        "a,b",
+        drop=list(REQUIRED),
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -66,12 +89,18 @@ def test_missing_variable(var):
     one_error_line(run("--check-config", drop=[var]), var)
 
 
-@pytest.mark.parametrize("var,value", [
-    ("THINGSPACE_INTERVAL_SECONDS", "-1"), ("THINGSPACE_BASE_URL", f"https://x:{PASSWORD}@host"),
-    ("THINGSPACE_LISTEN_ADDRESS", "nope"), ("THINGSPACE_LOG_FORMAT", "yaml"),
-    ("THINGSPACE_ACCOUNTS", ","), ("THINGSPACE_CLIENT_SECRET", ""),
-    ("THINGSPACE_LAST_CONNECTION_BUCKETS", "10,5"),
-])
+@pytest.mark.parametrize(
+    "var,value",
+    [
+        ("THINGSPACE_INTERVAL_SECONDS", "-1"),
+        ("THINGSPACE_BASE_URL", f"https://x:{PASSWORD}@host"),
+        ("THINGSPACE_LISTEN_ADDRESS", "nope"),
+        ("THINGSPACE_LOG_FORMAT", "yaml"),
+        ("THINGSPACE_ACCOUNTS", ","),
+        ("THINGSPACE_CLIENT_SECRET", ""),
+        ("THINGSPACE_LAST_CONNECTION_BUCKETS", "10,5"),
+    ],
+)
 def test_invalid_variable(var, value):
     one_error_line(run("--check-config", env={var: value}), var)
 
@@ -83,9 +112,14 @@ def test_invalid_value_without_check_config_also_exits_2():
 def test_file_variables(tmp_path):
     (tmp_path / "secret").write_text("file-secret-value-123\n")
     (tmp_path / "pw").write_text("file-password-value-123\n")
-    proc = run("--check-config", env={"THINGSPACE_CLIENT_SECRET_FILE": str(tmp_path / "secret"),
-                                      "THINGSPACE_PASSWORD_FILE": str(tmp_path / "pw")},
-               drop=["THINGSPACE_CLIENT_SECRET", "THINGSPACE_PASSWORD"])
+    proc = run(
+        "--check-config",
+        env={
+            "THINGSPACE_CLIENT_SECRET_FILE": str(tmp_path / "secret"),
+            "THINGSPACE_PASSWORD_FILE": str(tmp_path / "pw"),
+        },
+        drop=["THINGSPACE_CLIENT_SECRET", "THINGSPACE_PASSWORD"],
+    )
     assert proc.returncode == 0, proc.stderr
     assert "file-secret-value-123" not in proc.stderr + proc.stdout
 
@@ -99,25 +133,31 @@ def test_file_flag(tmp_path):
 def test_secrets_dir(tmp_path):
     (tmp_path / "client_secret").write_text("dir-secret-value")
     (tmp_path / "THINGSPACE_PASSWORD").write_text("dir-password-value")
-    proc = run("--check-config", env={"THINGSPACE_SECRETS_DIR": str(tmp_path)},
-               drop=["THINGSPACE_CLIENT_SECRET", "THINGSPACE_PASSWORD"])
+    proc = run(
+        "--check-config",
+        env={"THINGSPACE_SECRETS_DIR": str(tmp_path)},
+        drop=["THINGSPACE_CLIENT_SECRET", "THINGSPACE_PASSWORD"],
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_secrets_dir_not_a_directory(tmp_path):
-    one_error_line(run("--check-config", env={"THINGSPACE_SECRETS_DIR": str(tmp_path / "missing")}),
-                   "THINGSPACE_SECRETS_DIR")
+    one_error_line(
+        run("--check-config", env={"THINGSPACE_SECRETS_DIR": str(tmp_path / "missing")}), "THINGSPACE_SECRETS_DIR"
+    )
 
 
 def test_unreadable_secret_file(tmp_path):
-    one_error_line(run("--check-config", env={"THINGSPACE_PASSWORD_FILE": str(tmp_path / "missing")}),
-                   "THINGSPACE_PASSWORD_FILE")
+    one_error_line(
+        run("--check-config", env={"THINGSPACE_PASSWORD_FILE": str(tmp_path / "missing")}), "THINGSPACE_PASSWORD_FILE"
+    )
 
 
 def test_binary_secret_file(tmp_path):
     (tmp_path / "pw").write_bytes(b"\xff\xfe\x00\x81")
-    one_error_line(run("--check-config", env={"THINGSPACE_PASSWORD_FILE": str(tmp_path / "pw")}),
-                   "THINGSPACE_PASSWORD_FILE")
+    one_error_line(
+        run("--check-config", env={"THINGSPACE_PASSWORD_FILE": str(tmp_path / "pw")}), "THINGSPACE_PASSWORD_FILE"
+    )
 
 
 def test_unreadable_file_flag(tmp_path):
@@ -135,8 +175,7 @@ def test_port_in_use_exits_2_with_one_line():
     s.listen()
     try:
         port = s.getsockname()[1]
-        proc = run(env={"THINGSPACE_LISTEN_ADDRESS": f"127.0.0.1:{port}",
-                        "THINGSPACE_BASE_URL": "http://127.0.0.1:9"})
+        proc = run(env={"THINGSPACE_LISTEN_ADDRESS": f"127.0.0.1:{port}", "THINGSPACE_BASE_URL": "http://127.0.0.1:9"})
         line = one_error_line(proc, "THINGSPACE_LISTEN_ADDRESS")
         assert str(port) in line
     finally:
@@ -144,8 +183,10 @@ def test_port_in_use_exits_2_with_one_line():
 
 
 def test_check_config_names_the_shard():
-    proc = run("--check-config", env={"THINGSPACE_ACCOUNTS": "a,b,c,d,e", "THINGSPACE_SHARD_COUNT": "2",
-                                      "THINGSPACE_SHARD_INDEX": "1"})
+    proc = run(
+        "--check-config",
+        env={"THINGSPACE_ACCOUNTS": "a,b,c,d,e", "THINGSPACE_SHARD_COUNT": "2", "THINGSPACE_SHARD_INDEX": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "5 accounts, 2 in shard 1 of 2" in proc.stderr
 
@@ -156,9 +197,14 @@ def test_shard_index_from_the_statefulset_host_name_or_a_clear_error():
     one_error_line(run("--check-config", env={"THINGSPACE_SHARD_COUNT": "3"}), "THINGSPACE_SHARD_INDEX")
 
 
-@pytest.mark.parametrize("env,var", [({"THINGSPACE_SHARD_COUNT": "5"}, "THINGSPACE_SHARD_COUNT"),
-                                     ({"THINGSPACE_SHARD_COUNT": "2", "THINGSPACE_SHARD_INDEX": "2"}, "THINGSPACE_SHARD_INDEX"),
-                                     ({"THINGSPACE_STATE_DIR": "/nonexistent/state"}, "THINGSPACE_STATE_DIR")])
+@pytest.mark.parametrize(
+    "env,var",
+    [
+        ({"THINGSPACE_SHARD_COUNT": "5"}, "THINGSPACE_SHARD_COUNT"),
+        ({"THINGSPACE_SHARD_COUNT": "2", "THINGSPACE_SHARD_INDEX": "2"}, "THINGSPACE_SHARD_INDEX"),
+        ({"THINGSPACE_STATE_DIR": "/nonexistent/state"}, "THINGSPACE_STATE_DIR"),
+    ],
+)
 def test_bad_shard_and_state_settings(env, var):
     one_error_line(run("--check-config", env=env), var)
 

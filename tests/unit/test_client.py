@@ -4,7 +4,6 @@ import time
 
 import pytest
 import responses
-
 from thingspace_exporter.auth import Auth
 from thingspace_exporter.client import Client
 from thingspace_exporter.errors import ApiError
@@ -41,12 +40,15 @@ def device_calls(rsps):
     return [c.request for c in rsps.calls if "/api/fota/v3/devices/" in c.request.url]
 
 
-@pytest.mark.parametrize("account,path", [
-    ("0000123456-00001", "/api/fota/v3/devices/0000123456-00001"),
-    ("acme/east", "/api/fota/v3/devices/acme%2Feast"),
-    ("my account", "/api/fota/v3/devices/my%20account"),
-    ("a?b#c", "/api/fota/v3/devices/a%3Fb%23c"),
-])
+@pytest.mark.parametrize(
+    "account,path",
+    [
+        ("0000123456-00001", "/api/fota/v3/devices/0000123456-00001"),
+        ("acme/east", "/api/fota/v3/devices/acme%2Feast"),
+        ("my account", "/api/fota/v3/devices/my%20account"),
+        ("a?b#c", "/api/fota/v3/devices/a%3Fb%23c"),
+    ],
+)
 def test_account_names_are_path_encoded(rsps, make_client, account, path):
     rsps.get(BASE + path, json=page([]))
     make_client().device_page(account, "0")
@@ -99,8 +101,11 @@ def test_html_200_is_bad_json(rsps, make_client):
 
 
 def test_invalid_cursor_error(rsps, make_client):
-    rsps.get(BASE + "/api/fota/v3/devices/acc", status=400,
-             json={"errorCode": "INVALID_PARAMETER", "errorMessage": "LastSeenDeviceId Not Valid"})
+    rsps.get(
+        BASE + "/api/fota/v3/devices/acc",
+        status=400,
+        json={"errorCode": "INVALID_PARAMETER", "errorMessage": "LastSeenDeviceId Not Valid"},
+    )
     with pytest.raises(ApiError) as e:
         make_client().device_page("acc", "123")
     assert e.value.reason == "invalid_cursor" and len(device_calls(rsps)) == 1

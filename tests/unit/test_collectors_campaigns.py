@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from api_fixtures import FOTA, calls, campaign, client, rsps  # noqa: F401 (fixtures)
 from thingspace_exporter.collectors.campaigns import STATUSES, CampaignsCollector, families
 from thingspace_exporter.errors import ApiError
@@ -20,9 +19,12 @@ def serve_campaigns(rsps, by_status: dict[str, list[dict]], page_size: int = 2):
     def reply(request):
         query = dict(p.split("=", 1) for p in request.url.split("?", 1)[1].split("&"))
         found = by_status.get(query["campaignStatus"], [])
-        start = 0 if query["lastSeenCampaignId"] == "0" else \
-            next(i for i, c in enumerate(found) if c["id"] == query["lastSeenCampaignId"]) + 1
-        chunk = found[start:start + page_size]
+        start = (
+            0
+            if query["lastSeenCampaignId"] == "0"
+            else next(i for i, c in enumerate(found) if c["id"] == query["lastSeenCampaignId"]) + 1
+        )
+        chunk = found[start : start + page_size]
         more = start + page_size < len(found)
         body = {"hasMoreData": more, "lastSeenCampaignId": chunk[-1]["id"] if more else "0", "campaignList": chunk}
         return 200, {}, json.dumps(body)
@@ -34,21 +36,32 @@ def serve_devices(rsps, ident: str, statuses: list[str], page_size: int = 1000):
     def reply(request):
         cursor = request.url.split("lastSeenDeviceId=")[1]
         start = 0 if cursor == "0" else int(cursor)
-        chunk = statuses[start:start + page_size]
+        chunk = statuses[start : start + page_size]
         more = start + page_size < len(statuses)
-        body = {"totalDevice": len(statuses), "hasMoreData": more,
-                "lastSeenDeviceId": str(start + len(chunk)) if more else "0",
-                "deviceList": [{"deviceId": f"35{i:013d}", "status": s, "resultReason": "", "updatedTime": ""}
-                               for i, s in enumerate(chunk, start)]}
+        body = {
+            "totalDevice": len(statuses),
+            "hasMoreData": more,
+            "lastSeenDeviceId": str(start + len(chunk)) if more else "0",
+            "deviceList": [
+                {"deviceId": f"35{i:013d}", "status": s, "resultReason": "", "updatedTime": ""}
+                for i, s in enumerate(chunk, start)
+            ],
+        }
         return 200, {}, json.dumps(body)
 
-    rsps.add_callback("GET", re.compile(re.escape(f"{FOTA}/reports/{ACCOUNT}/campaigns/{ident}/devices") + r"\?.*"),
-                      callback=reply)
+    rsps.add_callback(
+        "GET", re.compile(re.escape(f"{FOTA}/reports/{ACCOUNT}/campaigns/{ident}/devices") + r"\?.*"), callback=reply
+    )
 
 
 def test_counts_by_status_and_running_campaigns_drilled_into(rsps, client, settings_factory, log, stop):
-    serve_campaigns(rsps, {"CampaignScheduled": [campaign("c1"), campaign("c2"), campaign("c3")],
-                           "CampaignEnded": [campaign(f"e{i}", "CampaignEnded") for i in range(5)]})
+    serve_campaigns(
+        rsps,
+        {
+            "CampaignScheduled": [campaign("c1"), campaign("c2"), campaign("c3")],
+            "CampaignEnded": [campaign(f"e{i}", "CampaignEnded") for i in range(5)],
+        },
+    )
     serve_devices(rsps, "c1", ["UpgradeSuccess"] * 3 + ["UpgradeFailed"] * 2 + ["DownloadPending"], page_size=4)
     serve_devices(rsps, "c2", [])
     collector = CampaignsCollector(client, settings_factory(max_running_campaigns=2), stop, log)
@@ -62,9 +75,15 @@ def test_counts_by_status_and_running_campaigns_drilled_into(rsps, client, setti
     assert len(fams["thingspace_campaigns"].samples) == len(STATUSES)
     assert fams["thingspace_campaigns_running_uncounted"].samples[0].value == 1
     info = fams["thingspace_campaign_info"].samples[0].labels
-    assert info == {"account": ACCOUNT, "campaign_id": "c1", "campaign_name": "campaign c1",
-                    "make": "NORDIC SEMICONDUCTOR ASA", "model": "NRF9160", "firmware_from": "fw-1",
-                    "firmware_to": "fw-2"}
+    assert info == {
+        "account": ACCOUNT,
+        "campaign_id": "c1",
+        "campaign_name": "campaign c1",
+        "make": "NORDIC SEMICONDUCTOR ASA",
+        "model": "NRF9160",
+        "firmware_from": "fw-1",
+        "firmware_to": "fw-2",
+    }
 
 
 def test_no_running_campaign_counted_when_the_limit_is_zero(rsps, client, settings_factory, log, stop):
@@ -73,13 +92,16 @@ def test_no_running_campaign_counted_when_the_limit_is_zero(rsps, client, settin
     assert data.running == () and data.running_skipped == 1
 
 
-@pytest.mark.parametrize("page,reason", [
-    ({"hasMoreData": True, "lastSeenCampaignId": "0", "campaignList": [campaign("c1")]}, "stuck_cursor"),
-    ({"hasMoreData": True, "campaignList": [campaign("c1")]}, "missing_cursor"),
-    ({"hasMoreData": True, "lastSeenCampaignId": "c1", "campaignList": []}, "empty_page"),
-    ({"hasMoreData": "maybe", "campaignList": []}, "bad_page"),
-    ({"hasMoreData": False, "campaignList": [{"id": {"nested": 1}}]}, "bad_page"),
-])
+@pytest.mark.parametrize(
+    "page,reason",
+    [
+        ({"hasMoreData": True, "lastSeenCampaignId": "0", "campaignList": [campaign("c1")]}, "stuck_cursor"),
+        ({"hasMoreData": True, "campaignList": [campaign("c1")]}, "missing_cursor"),
+        ({"hasMoreData": True, "lastSeenCampaignId": "c1", "campaignList": []}, "empty_page"),
+        ({"hasMoreData": "maybe", "campaignList": []}, "bad_page"),
+        ({"hasMoreData": False, "campaignList": [{"id": {"nested": 1}}]}, "bad_page"),
+    ],
+)
 def test_a_bad_campaign_page_fails_with_its_reason(rsps, client, settings_factory, log, stop, page, reason):
     rsps.get(CAMPAIGNS, json=page)
     with pytest.raises(ApiError) as e:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
-
 from api_fixtures import FOTA, calls, client, rsps  # noqa: F401 (fixtures)
+from hypothesis import given
+from hypothesis import strategies as st
 from thingspace_exporter.aggregation import AccountData
 from thingspace_exporter.collectors.firmware import FirmwareCollector, families, upgradable
 from thingspace_exporter.errors import ApiError
@@ -13,12 +13,32 @@ from thingspace_exporter.snapshot import Snapshot
 from ts_builders import ACCOUNT
 
 PATHS = [
-    {"firmwareName": "fw-2", "firmwareFrom": "fw-1", "firmwareTo": "fw-2", "launchDate": "2026-10-01",
-     "releaseNote": "", "model": "NRF9160", "make": "NORDIC SEMICONDUCTOR ASA", "protocol": "LWM2M"},
-    {"firmwareName": "fw-2", "firmwareFrom": "fw-0", "firmwareTo": "fw-2", "model": "NRF9160",
-     "make": "NORDIC SEMICONDUCTOR ASA", "protocol": "LWM2M"},
-    {"firmwareName": "BG96_R2", "firmwareFrom": "BG96_R1", "firmwareTo": "BG96_R2", "model": "BG96",
-     "make": "QUECTEL", "protocol": "LWM2M"},
+    {
+        "firmwareName": "fw-2",
+        "firmwareFrom": "fw-1",
+        "firmwareTo": "fw-2",
+        "launchDate": "2026-10-01",
+        "releaseNote": "",
+        "model": "NRF9160",
+        "make": "NORDIC SEMICONDUCTOR ASA",
+        "protocol": "LWM2M",
+    },
+    {
+        "firmwareName": "fw-2",
+        "firmwareFrom": "fw-0",
+        "firmwareTo": "fw-2",
+        "model": "NRF9160",
+        "make": "NORDIC SEMICONDUCTOR ASA",
+        "protocol": "LWM2M",
+    },
+    {
+        "firmwareName": "BG96_R2",
+        "firmwareFrom": "BG96_R1",
+        "firmwareTo": "BG96_R2",
+        "model": "BG96",
+        "make": "QUECTEL",
+        "protocol": "LWM2M",
+    },
 ]
 N = "NORDIC SEMICONDUCTOR ASA"
 
@@ -29,22 +49,29 @@ def devices(counts: dict) -> AccountData:
 
 def test_paths_and_the_devices_they_apply_to(rsps, client, settings_factory, log, stop):
     rsps.get(f"{FOTA}/firmware/{ACCOUNT}", json=PATHS)
-    listing = devices({
-        (N, "NRF9160", "fw-1", "active", "true", "true"): 7,
-        (N, "NRF9160", "fw-1", "suspended", "false", "true"): 2,
-        (N, "NRF9160", "fw-2", "active", "true", "true"): 40,  # already on the newest
-        ("QUECTEL", "BG96", "BG96_R1", "active", "true", "false"): 3,
-        ("QUECTEL", "BG96-NA", "BG96_R1", "active", "true", "false"): 5,  # another model: no path
-    })
+    listing = devices(
+        {
+            (N, "NRF9160", "fw-1", "active", "true", "true"): 7,
+            (N, "NRF9160", "fw-1", "suspended", "false", "true"): 2,
+            (N, "NRF9160", "fw-2", "active", "true", "true"): 40,  # already on the newest
+            ("QUECTEL", "BG96", "BG96_R1", "active", "true", "false"): 3,
+            ("QUECTEL", "BG96-NA", "BG96_R1", "active", "true", "false"): 5,  # another model: no path
+        }
+    )
     data = FirmwareCollector(client, settings_factory(), stop, log).collect(ACCOUNT, 1e18, {"devices": listing})
-    assert data.paths == ((N, "NRF9160", "fw-0", "fw-2"), (N, "NRF9160", "fw-1", "fw-2"),
-                          ("QUECTEL", "BG96", "BG96_R1", "BG96_R2"))
+    assert data.paths == (
+        (N, "NRF9160", "fw-0", "fw-2"),
+        (N, "NRF9160", "fw-1", "fw-2"),
+        ("QUECTEL", "BG96", "BG96_R1", "BG96_R2"),
+    )
     assert data.upgradable == {(N, "NRF9160", "fw-1"): 9, ("QUECTEL", "BG96", "BG96_R1"): 3}
     request = rsps.calls[-1].request
     assert request.url.endswith("?protocol=LWM2M") and request.headers["VZ-M2M-Token"] == "sess-1"
     fams = {f.name: f for f in families([Snapshot(ACCOUNT, data, 1.0, "firmware")])}
     assert [(s.labels, s.value) for s in fams["thingspace_devices_upgradable"].samples][0] == (
-        {"account": ACCOUNT, "make": N, "model": "NRF9160", "firmware": "fw-1"}, 9)
+        {"account": ACCOUNT, "make": N, "model": "NRF9160", "firmware": "fw-1"},
+        9,
+    )
     assert len(fams["thingspace_firmware_upgrade_info"].samples) == 3
 
 
@@ -63,12 +90,20 @@ def test_a_response_of_the_wrong_shape_is_a_bad_page(rsps, client, settings_fact
     assert calls(rsps, f"/firmware/{ACCOUNT}") == 1
 
 
-keys = st.tuples(st.sampled_from("AB"), st.sampled_from("XY"), st.sampled_from(["1", "2", "3"]),
-                 st.sampled_from(["active", "pending"]), st.sampled_from(["true", "false"]), st.just("true"))
+keys = st.tuples(
+    st.sampled_from("AB"),
+    st.sampled_from("XY"),
+    st.sampled_from(["1", "2", "3"]),
+    st.sampled_from(["active", "pending"]),
+    st.sampled_from(["true", "false"]),
+    st.just("true"),
+)
 
 
-@given(st.dictionaries(keys, st.integers(1, 50)), st.sets(st.tuples(st.sampled_from("AB"), st.sampled_from("XY"),
-                                                                     st.sampled_from(["1", "2", "3"]), st.just("9"))))
+@given(
+    st.dictionaries(keys, st.integers(1, 50)),
+    st.sets(st.tuples(st.sampled_from("AB"), st.sampled_from("XY"), st.sampled_from(["1", "2", "3"]), st.just("9"))),
+)
 def test_upgradable_counts_equal_a_device_by_device_count(counts, paths):
     starts = {(make, model, start) for make, model, start, _ in paths}
     by_device = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from api_fixtures import FOTA, client, rsps  # noqa: F401 (fixtures)
 from thingspace_exporter.collectors.licenses import LicensesCollector, families
 from thingspace_exporter.errors import ApiError
@@ -12,9 +11,16 @@ from ts_builders import ACCOUNT
 
 
 def test_totals(rsps, client, settings_factory, log, stop):
-    rsps.get(f"{FOTA}/subscriptions/{ACCOUNT}", json={
-        "accountName": ACCOUNT, "purchaseType": "TS-HFOTA-EVNT,TS-HFOTA-MRC", "licenseCount": 5000,
-        "licenseUsedCount": "4200", "updateTime": "2026-11-28 10:00:00.000 +0000 UTC"})
+    rsps.get(
+        f"{FOTA}/subscriptions/{ACCOUNT}",
+        json={
+            "accountName": ACCOUNT,
+            "purchaseType": "TS-HFOTA-EVNT,TS-HFOTA-MRC",
+            "licenseCount": 5000,
+            "licenseUsedCount": "4200",
+            "updateTime": "2026-11-28 10:00:00.000 +0000 UTC",
+        },
+    )
     data = LicensesCollector(client, settings_factory(), stop, log).collect(ACCOUNT, 1e18, {})
     assert (data.total, data.used) == (5000, 4200)
     fams = {f.name: f for f in families([Snapshot(ACCOUNT, data, 1.0, "licenses")])}
@@ -22,9 +28,16 @@ def test_totals(rsps, client, settings_factory, log, stop):
     assert fams["thingspace_licenses_used"].samples[0].labels == {"account": ACCOUNT}
 
 
-@pytest.mark.parametrize("doc", [{"licenseCount": -1, "licenseUsedCount": 0}, {"licenseCount": 1.5, "licenseUsedCount": 0},
-                                 {"licenseCount": "many", "licenseUsedCount": 0}, {"licenseUsedCount": 3},
-                                 {"licenseCount": True, "licenseUsedCount": 0}])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"licenseCount": -1, "licenseUsedCount": 0},
+        {"licenseCount": 1.5, "licenseUsedCount": 0},
+        {"licenseCount": "many", "licenseUsedCount": 0},
+        {"licenseUsedCount": 3},
+        {"licenseCount": True, "licenseUsedCount": 0},
+    ],
+)
 def test_a_count_that_is_not_one_is_a_bad_page(rsps, client, settings_factory, log, stop, doc):
     rsps.get(f"{FOTA}/subscriptions/{ACCOUNT}", json=doc)
     with pytest.raises(ApiError) as e:

@@ -3,13 +3,15 @@
 import os
 
 import pytest
-
 from thingspace_exporter.config import DEFAULT_BUCKETS, DEFAULT_PORT, ConfigError, load, parse_listen_address
 from ts_builders import CLIENT_SECRET, PASSWORD
 
 REQUIRED = {
-    "THINGSPACE_CLIENT_ID": "id-1", "THINGSPACE_CLIENT_SECRET": CLIENT_SECRET,
-    "THINGSPACE_USERNAME": "user", "THINGSPACE_PASSWORD": PASSWORD, "THINGSPACE_ACCOUNTS": "0000123456-00001",
+    "THINGSPACE_CLIENT_ID": "id-1",
+    "THINGSPACE_CLIENT_SECRET": CLIENT_SECRET,
+    "THINGSPACE_USERNAME": "user",
+    "THINGSPACE_PASSWORD": PASSWORD,
+    "THINGSPACE_ACCOUNTS": "0000123456-00001",
 }
 
 
@@ -73,19 +75,33 @@ def test_missing_required(env, missing):
     assert error() == f"{missing}: required but not set"
 
 
-@pytest.mark.parametrize("var,value", [
-    ("THINGSPACE_ACCOUNTS", " , "), ("THINGSPACE_ACCOUNTS", "a,a"),
-    ("THINGSPACE_BASE_URL", "ftp://x"), ("THINGSPACE_BASE_URL", "https://user:pw@host"),
-    ("THINGSPACE_BASE_URL", "https://host/?q=1"), ("THINGSPACE_BASE_URL", "nohost"),
-    ("THINGSPACE_INTERVAL_SECONDS", "0"), ("THINGSPACE_INTERVAL_SECONDS", "abc"),
-    ("THINGSPACE_LISTEN_ADDRESS", "29811"), ("THINGSPACE_LISTEN_ADDRESS", ":70000"),
-    ("THINGSPACE_LISTEN_ADDRESS", "host:"), ("THINGSPACE_LOG_LEVEL", "verbose"),
-    ("THINGSPACE_LOG_FORMAT", "xml"), ("THINGSPACE_LAST_CONNECTION_BUCKETS", "3600,60"),
-    ("THINGSPACE_LAST_CONNECTION_BUCKETS", "0,60"), ("THINGSPACE_LAST_CONNECTION_BUCKETS", "a"),
-    ("THINGSPACE_LAST_CONNECTION_BUCKETS", "+Inf"), ("THINGSPACE_MAX_RETRIES", "11"),
-    ("THINGSPACE_MAX_CONCURRENCY", "0"), ("THINGSPACE_CLIENT_SECRET", ""), ("THINGSPACE_PASSWORD", ""),
-    ("THINGSPACE_CLIENT_ID", ""),
-])
+@pytest.mark.parametrize(
+    "var,value",
+    [
+        ("THINGSPACE_ACCOUNTS", " , "),
+        ("THINGSPACE_ACCOUNTS", "a,a"),
+        ("THINGSPACE_BASE_URL", "ftp://x"),
+        ("THINGSPACE_BASE_URL", "https://user:pw@host"),
+        ("THINGSPACE_BASE_URL", "https://host/?q=1"),
+        ("THINGSPACE_BASE_URL", "nohost"),
+        ("THINGSPACE_INTERVAL_SECONDS", "0"),
+        ("THINGSPACE_INTERVAL_SECONDS", "abc"),
+        ("THINGSPACE_LISTEN_ADDRESS", "29811"),
+        ("THINGSPACE_LISTEN_ADDRESS", ":70000"),
+        ("THINGSPACE_LISTEN_ADDRESS", "host:"),
+        ("THINGSPACE_LOG_LEVEL", "verbose"),
+        ("THINGSPACE_LOG_FORMAT", "xml"),
+        ("THINGSPACE_LAST_CONNECTION_BUCKETS", "3600,60"),
+        ("THINGSPACE_LAST_CONNECTION_BUCKETS", "0,60"),
+        ("THINGSPACE_LAST_CONNECTION_BUCKETS", "a"),
+        ("THINGSPACE_LAST_CONNECTION_BUCKETS", "+Inf"),
+        ("THINGSPACE_MAX_RETRIES", "11"),
+        ("THINGSPACE_MAX_CONCURRENCY", "0"),
+        ("THINGSPACE_CLIENT_SECRET", ""),
+        ("THINGSPACE_PASSWORD", ""),
+        ("THINGSPACE_CLIENT_ID", ""),
+    ],
+)
 def test_invalid_value_names_the_variable(env, var, value):
     env.setenv(var, value)
     msg = error()
@@ -155,9 +171,15 @@ def test_empty_secret_file(env, tmp_path):
     assert error() == "THINGSPACE_PASSWORD: must not be empty"
 
 
-@pytest.mark.parametrize("value,expected", [
-    (":29811", ("", 29811)), ("0.0.0.0:1", ("0.0.0.0", 1)), ("[::1]:9", ("::1", 9)), ("localhost:65535", ("localhost", 65535)),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (":29811", ("", 29811)),
+        ("0.0.0.0:1", ("0.0.0.0", 1)),
+        ("[::1]:9", ("::1", 9)),
+        ("localhost:65535", ("localhost", 65535)),
+    ],
+)
 def test_parse_listen_address(value, expected):
     assert parse_listen_address(value) == expected
 

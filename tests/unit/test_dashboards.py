@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.grafana_queries import panel_queries, panels
 from thingspace_exporter.collectors import FAMILIES
 from thingspace_exporter.metrics import ExporterMetrics
+
+from tests.grafana_queries import panel_queries, panels
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "grafana" / "generate.py"
@@ -24,32 +24,71 @@ FILES = {"thingspace-fleet": "thingspace-fleet.json", "thingspace-exporter": "th
 RULES_FILE = ROOT / "deploy" / "prometheus" / "thingspace.rules.yml"
 
 # What the end-to-end test substitutes before running every query against a real Prometheus.
-VALUES = {"datasource": "", "account": ".*", "make": ".*", "model": ".*", "stale_after": "86400.0",
-          "__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+VALUES = {
+    "datasource": "",
+    "account": ".*",
+    "make": ".*",
+    "model": ".*",
+    "stale_after": "86400.0",
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__range": "1h",
+}
 
 RECORDING_RULES = {
-    "account:thingspace_devices:sum", "account_status:thingspace_devices:sum",
-    "account_make_model:thingspace_devices:sum", "account_make_model_firmware:thingspace_devices:sum",
+    "account:thingspace_devices:sum",
+    "account_status:thingspace_devices:sum",
+    "account_make_model:thingspace_devices:sum",
+    "account_make_model_firmware:thingspace_devices:sum",
     "account_make_model:thingspace_devices_active:sum",
     "account_make_model:thingspace_devices_active_ineligible:sum",
     "account_make_model:thingspace_devices_active_ineligible:ratio",
     "account:thingspace_devices_active_ineligible:ratio",
-    "account_make_model:thingspace_devices_stale:sum", "account:thingspace_devices_stale:sum",
-    "account_make_model:thingspace_devices_stale:ratio", "account:thingspace_devices_stale:ratio",
-    "endpoint:thingspace_api_requests:rate5m", "endpoint_reason:thingspace_api_request_failures:rate5m",
+    "account_make_model:thingspace_devices_stale:sum",
+    "account:thingspace_devices_stale:sum",
+    "account_make_model:thingspace_devices_stale:ratio",
+    "account:thingspace_devices_stale:ratio",
+    "endpoint:thingspace_api_requests:rate5m",
+    "endpoint_reason:thingspace_api_request_failures:rate5m",
     "endpoint_reason:thingspace_api_retries:rate5m",
-    "account_make_model:thingspace_devices_upgradable:sum", "account:thingspace_devices_upgradable:sum",
-    "account:thingspace_licenses:sum", "account:thingspace_licenses_used:sum", "account:thingspace_licenses_used:ratio",
-    "account_status:thingspace_campaigns:sum", "account_campaign:thingspace_campaign_devices:sum",
-    "account_campaign:thingspace_campaign_devices_upgraded:sum", "account_campaign:thingspace_campaign_devices_failed:sum",
+    "account_make_model:thingspace_devices_upgradable:sum",
+    "account:thingspace_devices_upgradable:sum",
+    "account:thingspace_licenses:sum",
+    "account:thingspace_licenses_used:sum",
+    "account:thingspace_licenses_used:ratio",
+    "account_status:thingspace_campaigns:sum",
+    "account_campaign:thingspace_campaign_devices:sum",
+    "account_campaign:thingspace_campaign_devices_upgraded:sum",
+    "account_campaign:thingspace_campaign_devices_failed:sum",
     "account_campaign:thingspace_campaign_devices_failed:ratio",
 }
 # Series names each metric family type puts on the wire (prometheus_client, _created disabled).
-SUFFIXES = {"counter": ("_total",), "gauge": ("",), "info": ("_info",), "histogram": ("_bucket", "_count", "_sum"),
-            "gaugehistogram": ("_bucket", "_gcount", "_gsum"), "summary": ("", "_count", "_sum")}
+SUFFIXES = {
+    "counter": ("_total",),
+    "gauge": ("",),
+    "info": ("_info",),
+    "histogram": ("_bucket", "_count", "_sum"),
+    "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
+    "summary": ("", "_count", "_sum"),
+}
 PROMETHEUS_BUILTIN = re.compile(r"^(up|scrape_\w+|process_\w+)$")
-KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
-            "offset", "Inf", "NaN", "inf", "nan"}
+KEYWORDS = {
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "Inf",
+    "NaN",
+    "inf",
+    "nan",
+}
 
 
 def load(uid: str) -> dict:
@@ -70,7 +109,7 @@ def metric_names(expr: str) -> set[str]:
     text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
     names = set()
     for match in re.finditer(r"(?<![\w.:])[a-zA-Z_:][\w:]*", text):
-        if match.group() in KEYWORDS or re.match(r"\s*\(", text[match.end():]):
+        if match.group() in KEYWORDS or re.match(r"\s*\(", text[match.end() :]):
             continue
         names.add(match.group())
     return names
@@ -92,12 +131,14 @@ def raw_exprs(board: dict) -> list[str]:
 
 # --- generation ---------------------------------------------------------------------------------
 
+
 def test_regenerating_changes_nothing(tmp_path):
     subprocess.run([sys.executable, str(GENERATOR), "--out", str(tmp_path)], check=True, cwd=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES.values())
     for name in FILES.values():
         assert (tmp_path / name).read_bytes() == (DASHBOARD_DIR / name).read_bytes(), (
-            f"{name} is out of date: run python grafana/generate.py")
+            f"{name} is out of date: run python grafana/generate.py"
+        )
 
 
 def test_check_passes_on_the_committed_files_and_fails_on_a_changed_one(tmp_path):
@@ -119,6 +160,7 @@ def test_files_are_sorted_indented_json_with_a_trailing_newline():
 
 
 # --- identity and variables ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("uid", FILES)
 def test_stable_uid_and_nothing_to_fill_in_on_import(uid):
@@ -157,8 +199,9 @@ def test_account_make_and_model_variables(uid):
     queries = {name: variable(board, name)["query"] for name in ("account", "make", "model")}
     assert queries["account"] == "label_values(thingspace_up, account)"
     assert re.fullmatch(r'label_values\(thingspace_devices\{account=~"\$account"\}, make\)', queries["make"])
-    assert re.fullmatch(r'label_values\(thingspace_devices\{account=~"\$account", make=~"\$make"\}, model\)',
-                        queries["model"])
+    assert re.fullmatch(
+        r'label_values\(thingspace_devices\{account=~"\$account", make=~"\$make"\}, model\)', queries["model"]
+    )
     for name in queries:
         v = variable(board, name)
         assert (v["type"], v["multi"], v["includeAll"], v["allValue"]) == ("query", True, True, ".*"), name
@@ -181,6 +224,7 @@ def test_stale_after_offers_the_age_histogram_bounds_on_the_fleet_dashboard():
 
 # --- queries ------------------------------------------------------------------------------------
 
+
 def test_panel_queries_substitutes_every_variable_of_every_target():
     for uid in FILES:
         board = load(uid)
@@ -193,17 +237,34 @@ def test_panel_queries_substitutes_every_variable_of_every_target():
 
 
 def test_panel_queries_reaches_into_rows_and_knows_every_variable_syntax():
-    board = {"panels": [
-        {"type": "timeseries", "title": "top", "targets": [{"expr": 'up{job=~"$job"}'}]},
-        {"type": "row", "title": "collapsed", "collapsed": True, "panels": [
-            {"type": "stat", "title": "inner", "targets": [
-                {"expr": "rate(x{a=~\"${a}\", b=~\"${b:regex}\"}[$__rate_interval])"}, {"expr": "y[[a]]"},
-                {"refId": "B", "datasource": {"type": "__expr__"}, "type": "math"}]}]},
-        {"type": "text", "title": "no targets"},
-    ]}
+    board = {
+        "panels": [
+            {"type": "timeseries", "title": "top", "targets": [{"expr": 'up{job=~"$job"}'}]},
+            {
+                "type": "row",
+                "title": "collapsed",
+                "collapsed": True,
+                "panels": [
+                    {
+                        "type": "stat",
+                        "title": "inner",
+                        "targets": [
+                            {"expr": 'rate(x{a=~"${a}", b=~"${b:regex}"}[$__rate_interval])'},
+                            {"expr": "y[[a]]"},
+                            {"refId": "B", "datasource": {"type": "__expr__"}, "type": "math"},
+                        ],
+                    }
+                ],
+            },
+            {"type": "text", "title": "no targets"},
+        ]
+    }
     values = {"job": "j", "a": "1", "b": "2", "__rate_interval": "1m"}
     assert panel_queries(board, values) == [
-        ("top", 'up{job=~"j"}'), ("inner", 'rate(x{a=~"1", b=~"2"}[1m])'), ("inner", "y1")]
+        ("top", 'up{job=~"j"}'),
+        ("inner", 'rate(x{a=~"1", b=~"2"}[1m])'),
+        ("inner", "y1"),
+    ]
     with pytest.raises(KeyError, match=r"variable \W*b\W* in"):
         panel_queries(board, {"job": "j", "a": "1", "__rate_interval": "1m"})
 
@@ -256,9 +317,13 @@ def test_metric_names_are_extracted_from_promql():
 
 def test_every_metric_is_exported_recorded_or_prometheus_own():
     exported = exporter_series_names()
-    assert {"thingspace_devices", "thingspace_device_last_connection_age_seconds_gcount",
-            "thingspace_api_requests_total", "thingspace_api_request_duration_seconds_bucket",
-            "thingspace_exporter_build_info"} <= exported
+    assert {
+        "thingspace_devices",
+        "thingspace_device_last_connection_age_seconds_gcount",
+        "thingspace_api_requests_total",
+        "thingspace_api_request_duration_seconds_bucket",
+        "thingspace_exporter_build_info",
+    } <= exported
     used = set()
     for uid, title, expr in all_queries():
         for name in metric_names(expr):
@@ -283,14 +348,22 @@ def test_recording_rules_used_are_defined_when_the_rules_file_is_present():
 
 # --- provisioning -------------------------------------------------------------------------------
 
+
 def test_provisioning_points_at_the_dashboards_and_their_default_datasource():
     yaml = pytest.importorskip("yaml")
     provisioning = ROOT / "grafana" / "provisioning"
     (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
     assert (source["type"], source["uid"], source["url"], source["isDefault"]) == (
-        "prometheus", "prometheus", "http://prometheus:9090", True)
+        "prometheus",
+        "prometheus",
+        "http://prometheus:9090",
+        True,
+    )
     (provider,) = yaml.safe_load((provisioning / "dashboards" / "thingspace.yml").read_text())["providers"]
     assert (provider["type"], provider["folder"], provider["options"]["path"]) == (
-        "file", "ThingSpace", "/var/lib/grafana/dashboards")
+        "file",
+        "ThingSpace",
+        "/var/lib/grafana/dashboards",
+    )
     for uid in FILES:
         assert variable(load(uid), "datasource")["current"]["value"] == source["uid"]

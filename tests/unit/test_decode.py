@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.errors import ApiError
 from ts_builders import device, page
@@ -37,8 +36,10 @@ def test_numbers_where_strings_belong_are_kept():
 
 
 def test_numeric_cursor_is_kept():
-    assert decode_page(enc({"hasMoreData": True, "lastSeenDeviceId": 350000000000001,
-                            "deviceList": []})).lastSeenDeviceId == 350000000000001
+    assert (
+        decode_page(enc({"hasMoreData": True, "lastSeenDeviceId": 350000000000001, "deviceList": []})).lastSeenDeviceId
+        == 350000000000001
+    )
 
 
 def test_both_last_connection_spellings():
@@ -47,17 +48,22 @@ def test_both_last_connection_spellings():
 
 
 def test_software_list_items():
-    d = decode_page(enc(page([device(softwareList=[{"name": "App", "version": "1", "upgradeTime": "x"}])]))).deviceList[0]
+    d = decode_page(enc(page([device(softwareList=[{"name": "App", "version": "1", "upgradeTime": "x"}])]))).deviceList[
+        0
+    ]
     assert (d.softwareList[0].name, d.softwareList[0].version) == ("App", "1")
     assert decode_page(enc(page([device(softwareList=None)]))).deviceList[0].softwareList is None
 
 
-@pytest.mark.parametrize("doc", [
-    {"hasMoreData": False, "deviceList": {"not": "a list"}},
-    {"hasMoreData": False, "deviceList": [1, 2]},
-    {"hasMoreData": False, "deviceList": [{"softwareList": "nope"}]},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"hasMoreData": False, "deviceList": {"not": "a list"}},
+        {"hasMoreData": False, "deviceList": [1, 2]},
+        {"hasMoreData": False, "deviceList": [{"softwareList": "nope"}]},
+        [1, 2, 3],
+    ],
+)
 def test_bad_shapes_are_bad_page(doc):
     with pytest.raises(ApiError) as e:
         decode_page(enc(doc))

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from thingspace_exporter.errors import ApiError, api_error, classify, parse_error_body
 from thingspace_exporter.logs import redactor
 
@@ -28,28 +27,39 @@ def test_gateway_fault_shape():
 def test_gateway_fault_numeric_code_and_description_only():
     assert parse_error_body(j({"fault": {"code": 900902, "description": "Missing"}})) == ("900902", "Missing")
     assert api_error("devices", 401, j({"fault": {"code": 900902}})).reason == "token_rejected"
-    assert api_error("devices", 400, j({"fault": {"code": "900906", "message": "No resource"}})).reason \
-        == "client_error"
+    assert (
+        api_error("devices", 400, j({"fault": {"code": "900906", "message": "No resource"}})).reason == "client_error"
+    )
 
 
 def test_oauth_shape():
     body = j({"error": "invalid_client", "error_description": "Client authentication failed"})
     assert parse_error_body(body) == ("invalid_client", "Client authentication failed")
     assert api_error("token", 401, body).reason == "credentials_rejected"
-    assert api_error("token", 400, j({"error": "invalid_request", "error_description":
-                                      "Missing grant_type parameter value"})).reason == "client_error"
+    assert (
+        api_error(
+            "token", 400, j({"error": "invalid_request", "error_description": "Missing grant_type parameter value"})
+        ).reason
+        == "client_error"
+    )
 
 
-@pytest.mark.parametrize("code", [
-    "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired",
-    "UnifiedWebService.INPUT_INVALID.SessionToken.Invalid",
-    "UnifiedWebService.REQUEST_FAILED.SessionToken.Format",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired",
+        "UnifiedWebService.INPUT_INVALID.SessionToken.Invalid",
+        "UnifiedWebService.REQUEST_FAILED.SessionToken.Format",
+    ],
+)
 @pytest.mark.parametrize("status", [400, 401, 403])
 @pytest.mark.parametrize("shape", ["fota", "error"])
 def test_session_token_codes_in_any_4xx(code, status, shape):
-    doc = {"errorCode": code, "errorMessage": "Session"} if shape == "fota" else \
-        {"error": code, "error_description": "Session"}
+    doc = (
+        {"errorCode": code, "errorMessage": "Session"}
+        if shape == "fota"
+        else {"error": code, "error_description": "Session"}
+    )
     assert api_error("devices", status, j(doc)).reason == "session_rejected"
 
 
@@ -67,12 +77,21 @@ def test_empty_and_odd_bodies():
     assert parse_error_body(b"\xff\xfe garbage")[0] is None
 
 
-@pytest.mark.parametrize("status,code,reason", [
-    (429, None, "rate_limited"), (408, None, "timeout"), (500, None, "server_error"),
-    (502, "INTERNAL_ERROR", "server_error"), (400, "INVALID_PARAMETER", "invalid_parameter"),
-    (400, "INVALID_ACCESS", "access_denied"), (403, None, "access_denied"), (404, None, "client_error"),
-    (401, "invalid_client", "credentials_rejected"), (400, "invalid_grant", "credentials_rejected"),
-])
+@pytest.mark.parametrize(
+    "status,code,reason",
+    [
+        (429, None, "rate_limited"),
+        (408, None, "timeout"),
+        (500, None, "server_error"),
+        (502, "INTERNAL_ERROR", "server_error"),
+        (400, "INVALID_PARAMETER", "invalid_parameter"),
+        (400, "INVALID_ACCESS", "access_denied"),
+        (403, None, "access_denied"),
+        (404, None, "client_error"),
+        (401, "invalid_client", "credentials_rejected"),
+        (400, "invalid_grant", "credentials_rejected"),
+    ],
+)
 def test_classify(status, code, reason):
     assert classify(status, code, "msg") == reason
 
@@ -90,12 +109,15 @@ def test_message_redacts_known_secrets():
     assert "***" in err.message
 
 
-@pytest.mark.parametrize("doc,code", [
-    ({"fault": {"code": "900901"}}, "900901"),
-    ({"errorCode": "INTERNAL_ERROR"}, "INTERNAL_ERROR"),
-    ({"error": "invalid_client"}, "invalid_client"),
-    ({"error": "invalid_client", "error_description": None}, "invalid_client"),
-])
+@pytest.mark.parametrize(
+    "doc,code",
+    [
+        ({"fault": {"code": "900901"}}, "900901"),
+        ({"errorCode": "INTERNAL_ERROR"}, "INTERNAL_ERROR"),
+        ({"error": "invalid_client"}, "invalid_client"),
+        ({"error": "invalid_client", "error_description": None}, "invalid_client"),
+    ],
+)
 def test_shapes_without_a_message_still_give_an_api_error(doc, code):
     assert parse_error_body(j(doc)) == (code, "")
     err = api_error("token", 401, j(doc))

@@ -6,7 +6,6 @@ import json
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
-
 from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.exposition import body, negotiate, render
@@ -27,14 +26,25 @@ def snapshot(account, docs, fetched_at=NOW):
 @pytest.fixture
 def snaps():
     return {
-        ("devices", "0000123456-00001"): snapshot("0000123456-00001", [
-            device("1", lastConnectionTime="2021-09-29T07:43:08Z"),
-            device("2", status="suspended", protocol="HTTP,LWM2M", lastConnectionTime="2021-09-28T07:43:08Z",
-                   softwareList=[{"name": 'App "quoted"\\', "version": "1.0"}]),
-            device("3", make='we"ird\nmake', model="m/1", lastConnectionTime="N/A"),
-        ]),
-        ("devices", "acc two"): snapshot("acc two", [device("4", lastConnectTime="2021-09-29 06:43:08 +0000 UTC",
-                                               lastConnectionTime=None)], fetched_at=NOW + 10),
+        ("devices", "0000123456-00001"): snapshot(
+            "0000123456-00001",
+            [
+                device("1", lastConnectionTime="2021-09-29T07:43:08Z"),
+                device(
+                    "2",
+                    status="suspended",
+                    protocol="HTTP,LWM2M",
+                    lastConnectionTime="2021-09-28T07:43:08Z",
+                    softwareList=[{"name": 'App "quoted"\\', "version": "1.0"}],
+                ),
+                device("3", make='we"ird\nmake', model="m/1", lastConnectionTime="N/A"),
+            ],
+        ),
+        ("devices", "acc two"): snapshot(
+            "acc two",
+            [device("4", lastConnectTime="2021-09-29 06:43:08 +0000 UTC", lastConnectionTime=None)],
+            fetched_at=NOW + 10,
+        ),
     }
 
 
@@ -59,22 +69,32 @@ def check_device_families(fams):
     assert sum(devices.values()) == 4
     weird = [dict(k) for k in devices if dict(k)["make"] == 'we"ird\nmake']
     assert weird and weird[0]["model"] == "m/1"
-    protos = {dict(k)["protocol"]: v for k, v in values(fams["thingspace_devices_by_protocol"]).items()
-              if dict(k)["account"] == "0000123456-00001"}
+    protos = {
+        dict(k)["protocol"]: v
+        for k, v in values(fams["thingspace_devices_by_protocol"]).items()
+        if dict(k)["account"] == "0000123456-00001"
+    }
     assert protos == {"LWM2M": 3, "HTTP": 1}
     sw = values(fams["thingspace_device_software"])
     assert [dict(k)["name"] for k in sw] == ['App "quoted"\\']
     hist = fams["thingspace_device_last_connection_age_seconds"]
-    buckets = {(dict(k)["account"], dict(k)["le"]): v for k, v in values(hist, "_bucket").items()
-               if dict(k)["model"] == "NRF9160" and dict(k)["make"] == "NORDIC SEMICONDUCTOR ASA"}
+    buckets = {
+        (dict(k)["account"], dict(k)["le"]): v
+        for k, v in values(hist, "_bucket").items()
+        if dict(k)["model"] == "NRF9160" and dict(k)["make"] == "NORDIC SEMICONDUCTOR ASA"
+    }
     assert buckets[("0000123456-00001", "3600.0")] == 1
     assert buckets[("0000123456-00001", "86400.0")] == 2  # exactly one day old: inclusive
     assert buckets[("0000123456-00001", "+Inf")] == 2
     assert buckets[("acc two", "3600.0")] == 0 and buckets[("acc two", "21600.0")] == 1
     # OpenMetrics keeps _gcount in the gauge histogram; the text format renders it as its own gauge
     name = "thingspace_device_last_connection_age_seconds_gcount"
-    gcount = {s.labels["account"]: s.value for f in fams.values() for s in f.samples
-              if s.name == name and s.labels["model"] == "NRF9160"}
+    gcount = {
+        s.labels["account"]: s.value
+        for f in fams.values()
+        for s in f.samples
+        if s.name == name and s.labels["model"] == "NRF9160"
+    }
     assert gcount == {"0000123456-00001": 2, "acc two": 1}
     unknown = values(fams["thingspace_devices_last_connection_unknown"])
     assert list(unknown.values()) == [1]
@@ -127,22 +147,24 @@ def test_rendered_text_is_cached_and_live_part_is_fresh(snaps, metrics):
     assert first != second and second.startswith(rendered.text)
 
 
-@pytest.mark.parametrize("accept,encoding,expected", [
-    ("", "", (False, False)),
-    ("text/plain", "gzip", (False, True)),
-    ("application/openmetrics-text;version=1.0.0,text/plain;q=0.5", "br, gzip", (True, True)),
-    ("application/openmetrics-text; version=0.0.1", "identity", (True, False)),
-    ("text/html", "gzipper", (False, False)),
-])
+@pytest.mark.parametrize(
+    "accept,encoding,expected",
+    [
+        ("", "", (False, False)),
+        ("text/plain", "gzip", (False, True)),
+        ("application/openmetrics-text;version=1.0.0,text/plain;q=0.5", "br, gzip", (True, True)),
+        ("application/openmetrics-text; version=0.0.1", "identity", (True, False)),
+        ("text/html", "gzipper", (False, False)),
+    ],
+)
 def test_negotiate(accept, encoding, expected):
     assert negotiate(accept, encoding) == expected
 
 
 def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, monkeypatch):
+    import thingspace_exporter.exposition as exposition_module
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.openmetrics import exposition as om
-
-    import thingspace_exporter.exposition as exposition_module
     from thingspace_exporter.collectors import devices
 
     calls = []

@@ -22,11 +22,10 @@ import time
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis.errors import InvalidArgument
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
-
 from thingspace_exporter import logs
 from thingspace_exporter.config import load
 from thingspace_exporter.decode import decode_page
@@ -38,16 +37,56 @@ from thingspace_exporter.snapshot import SnapshotStore
 ACCOUNT = "0000123456-00001"
 FINAL = b'{"hasMoreData": false, "deviceList": []}'
 PAGE_REASONS = {"bad_page", "bad_json", "empty_page", "missing_cursor", "stuck_cursor"}
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large, HealthCheck.large_base_example])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 # --- strategies: values ----------------------------------------------------------------------
 
-ODD = ["\x00", "\n", "\r", "\t", '"', "\\", '\\"', "\\n", "\u202e", "\u200f", "\u061c", "\ufeff",
-       "\u2028", "\u2029", "\x85", "\x1c", "\x7f", "\U0001f600", "\U0001f469\u200d\U0001f467",
-       "e\u0301", "\u0130", "\ufffd", "\U0010ffff", "{", "}", "=", ",", "#", " ", "le", "+Inf",
-       "# EOF", "\u0663", "\u00b2"]
+ODD = [
+    "\x00",
+    "\n",
+    "\r",
+    "\t",
+    '"',
+    "\\",
+    '\\"',
+    "\\n",
+    "\u202e",
+    "\u200f",
+    "\u061c",
+    "\ufeff",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x1c",
+    "\x7f",
+    "\U0001f600",
+    "\U0001f469\u200d\U0001f467",
+    "e\u0301",
+    "\u0130",
+    "\ufffd",
+    "\U0010ffff",
+    "{",
+    "}",
+    "=",
+    ",",
+    "#",
+    " ",
+    "le",
+    "+Inf",
+    "# EOF",
+    "\u0663",
+    "\u00b2",
+]
 LONE_SURROGATE = "@@LONE@@"  # replaced by the JSON escape \ud800 after serialising
 DEEP_MARK = "@@DEEP{}{}@@"  # replaced by an array or object nested n levels deep
 DEEP_RE = re.compile(r'"@@DEEP([ao])(\d+)@@"')
@@ -59,30 +98,58 @@ def _maybe(strategy: st.SearchStrategy, typical: st.SearchStrategy) -> st.Search
 
 
 odd_text = st.lists(st.one_of(st.sampled_from(ODD), st.characters(codec="utf-8")), max_size=12).map("".join)
-huge_text = st.builds(lambda s, n: (s or "x") * (n // max(1, len(s or "x"))),
-                      st.sampled_from(["x", "\U0001f600", '"\\', "\n", "ab\x00"]), st.integers(10_000, 100_000))
-deep = st.builds(lambda kind, n: DEEP_MARK.format(kind, n), st.sampled_from("ao"),
-                 st.one_of(st.integers(1, 40), st.integers(1_500, 4_000)))
-numbers = st.one_of(st.integers(-2**70, 2**70), st.floats(allow_nan=False, allow_infinity=False),
-                    st.sampled_from([0, -0.0, 1e308, 2**64, 10**30]))
+huge_text = st.builds(
+    lambda s, n: (s or "x") * (n // max(1, len(s or "x"))),
+    st.sampled_from(["x", "\U0001f600", '"\\', "\n", "ab\x00"]),
+    st.integers(10_000, 100_000),
+)
+deep = st.builds(
+    lambda kind, n: DEEP_MARK.format(kind, n),
+    st.sampled_from("ao"),
+    st.one_of(st.integers(1, 40), st.integers(1_500, 4_000)),
+)
+numbers = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0, -0.0, 1e308, 2**64, 10**30]),
+)
 clean_scalars = st.one_of(odd_text, numbers, st.booleans(), st.none())
 scalars = st.one_of(clean_scalars, st.just(LONE_SURROGATE))
 # anything JSON can hold, but no markers: fine in a field the exporter does not read
-clean_hostile = st.one_of(clean_scalars, st.lists(clean_scalars, max_size=3),
-                          st.dictionaries(odd_text, clean_scalars, max_size=3),
-                          st.integers(1, 40).map(lambda n: DEEP_MARK.format("ao"[n % 2], n)))
-hostile = st.one_of(scalars, huge_text, deep, st.lists(scalars, max_size=3),
-                    st.dictionaries(odd_text, scalars, max_size=3))
-good_times = st.sampled_from([
-    "2021-09-29 07:43:08.181 +0000 UTC", "2021-09-29T07:43:08Z", "N/A", "", "0001-01-01 00:00:00 +0000 UTC",
-    "1900-01-01 00:00:00 +0000 UTC", "9999-12-31 23:59:59 -2359 UTC", "2021-09-29 07:43:08 +0000 UTC m=+1.5",
-    "2999-01-01T00:00:00+14:00", "2021-02-30T00:00:00Z", "2021-09-29 07:43:08.181 +0000",
-])
+clean_hostile = st.one_of(
+    clean_scalars,
+    st.lists(clean_scalars, max_size=3),
+    st.dictionaries(odd_text, clean_scalars, max_size=3),
+    st.integers(1, 40).map(lambda n: DEEP_MARK.format("ao"[n % 2], n)),
+)
+hostile = st.one_of(
+    scalars, huge_text, deep, st.lists(scalars, max_size=3), st.dictionaries(odd_text, scalars, max_size=3)
+)
+good_times = st.sampled_from(
+    [
+        "2021-09-29 07:43:08.181 +0000 UTC",
+        "2021-09-29T07:43:08Z",
+        "N/A",
+        "",
+        "0001-01-01 00:00:00 +0000 UTC",
+        "1900-01-01 00:00:00 +0000 UTC",
+        "9999-12-31 23:59:59 -2359 UTC",
+        "2021-09-29 07:43:08 +0000 UTC m=+1.5",
+        "2999-01-01T00:00:00+14:00",
+        "2021-02-30T00:00:00Z",
+        "2021-09-29 07:43:08.181 +0000",
+    ]
+)
 times = st.one_of(good_times, good_times, hostile)
-software_obj = st.fixed_dictionaries({}, optional={"name": _maybe(hostile, odd_text),
-                                                   "version": _maybe(hostile, odd_text), "upgradeTime": hostile})
-software_list = st.one_of(st.lists(software_obj, max_size=3), st.lists(software_obj, max_size=3),
-                          st.lists(st.one_of(software_obj, hostile), max_size=3), hostile)
+software_obj = st.fixed_dictionaries(
+    {}, optional={"name": _maybe(hostile, odd_text), "version": _maybe(hostile, odd_text), "upgradeTime": hostile}
+)
+software_list = st.one_of(
+    st.lists(software_obj, max_size=3),
+    st.lists(software_obj, max_size=3),
+    st.lists(st.one_of(software_obj, hostile), max_size=3),
+    hostile,
+)
 device_obj = st.fixed_dictionaries(
     {},
     optional={
@@ -102,8 +169,12 @@ device_obj = st.fixed_dictionaries(
         "extra\u202e": hostile,
     },
 )
-device_list = st.one_of(st.lists(device_obj, max_size=6), st.lists(device_obj, max_size=6),
-                        st.lists(st.one_of(device_obj, hostile), max_size=4), hostile)  # sometimes not objects
+device_list = st.one_of(
+    st.lists(device_obj, max_size=6),
+    st.lists(device_obj, max_size=6),
+    st.lists(st.one_of(device_obj, hostile), max_size=4),
+    hostile,
+)  # sometimes not objects
 more_values = _maybe(st.one_of(st.sampled_from(["true", "FALSE", "True", "yes", ""]), hostile), st.booleans())
 
 
@@ -116,11 +187,17 @@ def page_docs(draw: Any, index: int = 0) -> dict:
         doc["deviceList"] = draw(device_list)
     if draw(st.integers(0, 5)):
         # a plausible increasing cursor most of the time, anything at all otherwise
-        doc["lastSeenDeviceId"] = draw(st.one_of(
-            st.just(str(350000000000000 + 1000 * (index + 1))), st.just(350000000000000 + 1000 * (index + 1)),
-            st.just(float(350000000000000 + 1000 * (index + 1))), hostile))
-    for key, value in draw(st.dictionaries(st.sampled_from(["accountName", "maxPageSize", "x", "\u0000"]),
-                                           hostile, max_size=2)).items():
+        doc["lastSeenDeviceId"] = draw(
+            st.one_of(
+                st.just(str(350000000000000 + 1000 * (index + 1))),
+                st.just(350000000000000 + 1000 * (index + 1)),
+                st.just(float(350000000000000 + 1000 * (index + 1))),
+                hostile,
+            )
+        )
+    for key, value in draw(
+        st.dictionaries(st.sampled_from(["accountName", "maxPageSize", "x", "\u0000"]), hostile, max_size=2)
+    ).items():
         doc[key] = value
     return doc
 
@@ -155,6 +232,7 @@ def bodies(draw: Any) -> list[bytes]:
 
 # --- the code under test, with a stub client ------------------------------------------------
 
+
 class StubClient:
     """`device_page` as the real client has it, minus HTTP: the bodies in order, then FINAL."""
 
@@ -175,13 +253,28 @@ def run(bodies_: list[bytes]) -> tuple[Any, StubClient, Collection, ExporterMetr
     stream = io.StringIO()
     logs.configure(level="debug", stream=stream)
     try:
-        cfg = load({"client_id": "fuzz-client", "client_secret": "fuzz-secret-XYZZY-1",
-                    "username": "fuzz-user", "password": "fuzz-password-PLUGH-2",
-                    "accounts": ACCOUNT, "max_concurrency": 1, "base_url": "https://ts.test", "collectors": "devices"})
+        cfg = load(
+            {
+                "client_id": "fuzz-client",
+                "client_secret": "fuzz-secret-XYZZY-1",
+                "username": "fuzz-user",
+                "password": "fuzz-password-PLUGH-2",
+                "accounts": ACCOUNT,
+                "max_concurrency": 1,
+                "base_url": "https://ts.test",
+                "collectors": "devices",
+            }
+        )
         client = StubClient(bodies_)
         metrics = ExporterMetrics(process=False)
-        collection = Collection(cfg, client, SnapshotStore(render), metrics,  # type: ignore[arg-type]
-                                logs.get_logger("fuzz"), threading.Event())
+        collection = Collection(
+            cfg,
+            client,
+            SnapshotStore(render),
+            metrics,  # type: ignore[arg-type]
+            logs.get_logger("fuzz"),
+            threading.Event(),
+        )
         result = collection.collect_account(ACCOUNT)
     finally:
         logs.configure(level="info")
@@ -236,8 +329,14 @@ def note_event(text: str) -> None:
 def check_invariants(bodies_: list[bytes]) -> tuple[bool, StubClient, Collection, list[dict]]:
     result, client, collection, metrics, lines = run(bodies_)
     assert type(result) is bool
-    note_event("outcome: " + ("success" if result else next(
-        (ln.get("reason", "?") for ln in lines if ln.get("event") == "collection_finished"), "?")))
+    note_event(
+        "outcome: "
+        + (
+            "success"
+            if result
+            else next((ln.get("reason", "?") for ln in lines if ln.get("event") == "collection_finished"), "?")
+        )
+    )
     assert client.cursors and client.cursors[0] == "0"
     finished = [ln for ln in lines if ln.get("event") == "collection_finished"]
     assert len(finished) == 1, lines
@@ -278,6 +377,7 @@ def check_invariants(bodies_: list[bytes]) -> tuple[bool, StubClient, Collection
 
 # --- properties -------------------------------------------------------------------------------
 
+
 @settings(FUZZ, max_examples=300)
 @given(bodies())
 def test_any_page_sequence_is_collected_or_counted_as_one_failure(bodies_):
@@ -286,18 +386,31 @@ def test_any_page_sequence_is_collected_or_counted_as_one_failure(bodies_):
 
 def clean_device(firmware: st.SearchStrategy = odd_text) -> st.SearchStrategy:
     return st.fixed_dictionaries(
-        {"deviceId": st.integers(10**14, 10**15 - 1).map(str), "make": odd_text, "model": odd_text,
-         "firmware": firmware, "status": clean_scalars,
-         "protocol": clean_scalars, "fotaEligible": clean_scalars, "licenseAssigned": clean_scalars,
-         "softwareList": st.lists(st.fixed_dictionaries({"name": odd_text, "version": st.one_of(odd_text, numbers)}),
-                                  max_size=3),
-         "lastConnectionTime": st.one_of(good_times, clean_scalars), "lastConnectTime": st.one_of(good_times, clean_scalars)},
+        {
+            "deviceId": st.integers(10**14, 10**15 - 1).map(str),
+            "make": odd_text,
+            "model": odd_text,
+            "firmware": firmware,
+            "status": clean_scalars,
+            "protocol": clean_scalars,
+            "fotaEligible": clean_scalars,
+            "licenseAssigned": clean_scalars,
+            "softwareList": st.lists(
+                st.fixed_dictionaries({"name": odd_text, "version": st.one_of(odd_text, numbers)}), max_size=3
+            ),
+            "lastConnectionTime": st.one_of(good_times, clean_scalars),
+            "lastConnectTime": st.one_of(good_times, clean_scalars),
+        },
         optional={"mdn": clean_hostile, "unknownField": clean_hostile},
     )
 
 
 @settings(FUZZ, max_examples=80)
-@given(st.lists(clean_device(st.one_of(odd_text, odd_text, odd_text, huge_text)), max_size=6), st.booleans(), st.sampled_from([False, "false", "False"]))
+@given(
+    st.lists(clean_device(st.one_of(odd_text, odd_text, odd_text, huge_text)), max_size=6),
+    st.booleans(),
+    st.sampled_from([False, "false", "False"]),
+)
 def test_well_shaped_page_with_hostile_values_always_succeeds_and_labels_round_trip(devices, ascii_only, more):
     body = serialise({"hasMoreData": more, "lastSeenDeviceId": "0", "deviceList": devices}, ascii_only)
     result, client, collection, _ = check_invariants([body])
@@ -309,8 +422,9 @@ def test_well_shaped_page_with_hostile_values_always_succeeds_and_labels_round_t
         assert pairs == {(d["make"], d["model"]) for d in devices}
         firmwares = {s.labels["firmware"] for s in device_samples(families)}
         assert firmwares == {d["firmware"] for d in devices}
-        software = {(s.labels["name"], s.labels["version"])
-                    for s in device_samples(families, "thingspace_device_software")}
+        software = {
+            (s.labels["name"], s.labels["version"]) for s in device_samples(families, "thingspace_device_software")
+        }
         assert {n for n, _ in software} == {s["name"] for d in devices for s in d["softwareList"]}
 
 
@@ -323,25 +437,50 @@ def test_well_formed_multi_page_listing_counts_every_page(pages, ascii_only):
         last = i == len(pages) - 1
         for j, d in enumerate(devices):
             d["deviceId"] = str(base + 1000 * i + j + 1)
-        served.append(serialise({"hasMoreData": "false" if last else True,
-                                 "lastSeenDeviceId": devices[-1]["deviceId"], "deviceList": devices}, ascii_only))
+        served.append(
+            serialise(
+                {
+                    "hasMoreData": "false" if last else True,
+                    "lastSeenDeviceId": devices[-1]["deviceId"],
+                    "deviceList": devices,
+                },
+                ascii_only,
+            )
+        )
     result, client, collection, _ = check_invariants(served)
     assert result is True
     assert client.cursors == ["0", *(p[-1]["deviceId"] for p in pages[:-1])]
     assert collection.store.get("devices", ACCOUNT).data.count == sum(map(len, pages))
 
 
-READ_FIELDS = ("make", "model", "firmware", "status", "protocol", "fotaEligible", "licenseAssigned",
-               "lastConnectionTime", "lastConnectTime")
+READ_FIELDS = (
+    "make",
+    "model",
+    "firmware",
+    "status",
+    "protocol",
+    "fotaEligible",
+    "licenseAssigned",
+    "lastConnectionTime",
+    "lastConnectTime",
+)
 
 
 @settings(FUZZ, max_examples=60)
-@given(st.sampled_from(READ_FIELDS), st.one_of(st.lists(clean_scalars, max_size=3),
-                                               st.dictionaries(odd_text, clean_scalars, max_size=3), deep))
+@given(
+    st.sampled_from(READ_FIELDS),
+    st.one_of(st.lists(clean_scalars, max_size=3), st.dictionaries(odd_text, clean_scalars, max_size=3), deep),
+)
 def test_a_list_or_object_in_a_read_field_is_a_bad_page(field, value):
     """Not a label value at any depth, whatever the Python version's recursion limits."""
-    body = serialise({"hasMoreData": False, "lastSeenDeviceId": "1",
-                      "deviceList": [{"deviceId": "1", "make": "m"}, {"deviceId": "2", field: value}]}, False)
+    body = serialise(
+        {
+            "hasMoreData": False,
+            "lastSeenDeviceId": "1",
+            "deviceList": [{"deviceId": "1", "make": "m"}, {"deviceId": "2", field: value}],
+        },
+        False,
+    )
     result, _, _, lines = check_invariants([body])
     assert result is False
     assert [ln["reason"] for ln in lines if ln.get("event") == "collection_finished"] == ["bad_page"]

@@ -6,17 +6,19 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from thingspace_exporter import healthcheck
 
 
-@pytest.mark.parametrize("address, url", [
-    (":29811", "http://127.0.0.1:29811/-/healthy"),
-    ("0.0.0.0:8000", "http://127.0.0.1:8000/-/healthy"),
-    ("[::]:8000", "http://[::1]:8000/-/healthy"),
-    ("127.0.0.2:9", "http://127.0.0.2:9/-/healthy"),
-    ("[::1]:9", "http://[::1]:9/-/healthy"),
-])
+@pytest.mark.parametrize(
+    "address, url",
+    [
+        (":29811", "http://127.0.0.1:29811/-/healthy"),
+        ("0.0.0.0:8000", "http://127.0.0.1:8000/-/healthy"),
+        ("[::]:8000", "http://[::1]:8000/-/healthy"),
+        ("127.0.0.2:9", "http://127.0.0.2:9/-/healthy"),
+        ("[::1]:9", "http://[::1]:9/-/healthy"),
+    ],
+)
 def test_url_reaches_the_listen_address_over_loopback(address, url):
     assert healthcheck.url(address) == url
 
@@ -60,9 +62,10 @@ def test_nothing_listening_or_a_bad_address_is_unhealthy(monkeypatch, capsys):
 
 
 def test_speaks_tls_when_the_web_config_serves_it(monkeypatch, tmp_path):
-    from tests.pki import make_pki
     from thingspace_exporter import server as http_server
     from thingspace_exporter.webconfig import load
+
+    from tests.pki import make_pki
 
     make_pki(tmp_path)
     web = tmp_path / "web.yml"

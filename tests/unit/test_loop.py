@@ -53,8 +53,9 @@ def test_healthy_while_loop_runs_and_not_after_it_dies(settings_factory, metrics
 
 
 def test_unhealthy_when_a_cycle_overruns_its_deadline(settings_factory, metrics, log, stop):
-    coll = make(settings_factory, metrics, log, stop, cycle_timeout_seconds=10, request_timeout_seconds=1,
-                max_retries=0)
+    coll = make(
+        settings_factory, metrics, log, stop, cycle_timeout_seconds=10, request_timeout_seconds=1, max_retries=0
+    )
     coll.cycle_started = time.monotonic() - 10 - 1 - 59
     assert coll.healthy()[0]
     coll.cycle_started = time.monotonic() - 10 - 1 - 61
@@ -63,8 +64,16 @@ def test_unhealthy_when_a_cycle_overruns_its_deadline(settings_factory, metrics,
 
 
 def test_unhealthy_when_no_cycle_ran_for_too_long(settings_factory, metrics, log, stop):
-    coll = make(settings_factory, metrics, log, stop, interval_seconds=1, cycle_timeout_seconds=1,
-                request_timeout_seconds=1, max_retries=0)
+    coll = make(
+        settings_factory,
+        metrics,
+        log,
+        stop,
+        interval_seconds=1,
+        cycle_timeout_seconds=1,
+        request_timeout_seconds=1,
+        max_retries=0,
+    )
     coll.heartbeat = time.monotonic() - 1 - (1 + 1 + 60) - 1
     assert not coll.healthy()[0]
 

@@ -4,8 +4,8 @@ import json
 import threading
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from thingspace_exporter.decode import Device, Page, decode_page
 from thingspace_exporter.errors import ApiError, Stopped
 from thingspace_exporter.paging import cursor_text, list_parallel, list_sequential, more_data, order, walk
@@ -47,8 +47,7 @@ def test_exact_multiple_of_1000_last_page_full_and_final():
 
 
 def test_exact_multiple_of_1000_then_empty_final_page():
-    fetch = Scripted(page(ids(1, 1000), more=True), page(ids(1001, 1000), more=True),
-                     page([], more=False, cursor="0"))
+    fetch = Scripted(page(ids(1, 1000), more=True), page(ids(1001, 1000), more=True), page([], more=False, cursor="0"))
     data, _ = list_sequential(fetch, BUCKETS)
     assert (data.count, data.pages) == (2000, 3)
     assert fetch.cursors == ["0", imei(1000), imei(2000)]
@@ -59,19 +58,23 @@ def test_empty_account():
     assert (data.count, data.pages, data.devices, cursors) == (0, 1, {}, [])
 
 
-@pytest.mark.parametrize("last", [
-    {"hasMoreData": False, "deviceList": None, "lastSeenDeviceId": "0"},
-    {"hasMoreData": False},
-    {"hasMoreData": False, "deviceList": None, "lastSeenDeviceId": None},
-])
+@pytest.mark.parametrize(
+    "last",
+    [
+        {"hasMoreData": False, "deviceList": None, "lastSeenDeviceId": "0"},
+        {"hasMoreData": False},
+        {"hasMoreData": False, "deviceList": None, "lastSeenDeviceId": None},
+    ],
+)
 def test_null_or_absent_device_list_on_last_page(last):
     data, _ = list_sequential(Scripted(page(ids(1, 2), more=True), last), BUCKETS)
     assert (data.count, data.pages) == (2, 2)
 
 
 def test_numeric_cursor_is_accepted_and_sent_as_text():
-    fetch = Scripted(page(ids(350000000000001, 2), more=True, cursor=350000000000002),
-                     page(ids(350000000000003, 1), more=False))
+    fetch = Scripted(
+        page(ids(350000000000001, 2), more=True, cursor=350000000000002), page(ids(350000000000003, 1), more=False)
+    )
     data, cursors = list_sequential(fetch, BUCKETS)
     assert fetch.cursors == ["0", "350000000000002"] and data.count == 3
     assert cursors == ["350000000000002"]
@@ -82,28 +85,35 @@ def test_integral_float_cursor_is_accepted():
 
 
 def test_imeis_with_leading_zeros_stay_strings():
-    fetch = Scripted(page([device("000000000000011"), device("000000000000012")], more=True),
-                     page([device("000000000000013")], more=False))
+    fetch = Scripted(
+        page([device("000000000000011"), device("000000000000012")], more=True),
+        page([device("000000000000013")], more=False),
+    )
     data, cursors = list_sequential(fetch, BUCKETS)
     assert fetch.cursors == ["0", "000000000000012"] and cursors == ["000000000000012"]
     assert all(isinstance(c, str) for c in fetch.cursors)
 
 
-@pytest.mark.parametrize("cursor,reason", [
-    (imei(2), "stuck_cursor"),     # the same cursor again
-    (imei(1), "stuck_cursor"),     # a decreasing cursor
-    ("0", "stuck_cursor"),
-    (DROP, "missing_cursor"),
-    (None, "missing_cursor"),
-    ("", "missing_cursor"),
-    (1.5, "missing_cursor"),
-    (True, "missing_cursor"),
-    ({"id": 1}, "missing_cursor"),
-])
+@pytest.mark.parametrize(
+    "cursor,reason",
+    [
+        (imei(2), "stuck_cursor"),  # the same cursor again
+        (imei(1), "stuck_cursor"),  # a decreasing cursor
+        ("0", "stuck_cursor"),
+        (DROP, "missing_cursor"),
+        (None, "missing_cursor"),
+        ("", "missing_cursor"),
+        (1.5, "missing_cursor"),
+        (True, "missing_cursor"),
+        ({"id": 1}, "missing_cursor"),
+    ],
+)
 def test_bad_cursor_fails_instead_of_looping(cursor, reason):
-    fetch = Scripted(page([device(imei(1)), device(imei(2))], more=True),
-                     page([device(imei(3))], more=True, cursor=cursor),
-                     page([device(imei(4))], more=False))
+    fetch = Scripted(
+        page([device(imei(1)), device(imei(2))], more=True),
+        page([device(imei(3))], more=True, cursor=cursor),
+        page([device(imei(4))], more=False),
+    )
     with pytest.raises(ApiError) as e:
         list_sequential(fetch, BUCKETS)
     assert e.value.reason == reason
@@ -173,6 +183,7 @@ def test_walk_stops_at_upper_inclusive():
 
 # --- parallel == sequential over an in-memory fleet -------------------------------------------
 
+
 class Fleet:
     """A sorted in-memory device list served like the API, `size` devices a page."""
 
@@ -190,16 +201,30 @@ class Fleet:
             raise ApiError("invalid_cursor", "LastSeenDeviceId Not Valid", "devices", 400, "INVALID_PARAMETER")
         rest = [i for i in self.ids if order(i) > order(cursor)]
         chunk, more = rest[: self.size], len(rest) > self.size
-        devices = [Device(deviceId=i, make=f"mk{int(i) % 3}", model=f"m{int(i) % 2}", firmware="f",
-                          status=["Active", "suspended"][int(i) % 2], protocol="LWM2M",
-                          lastConnectionTime=f"2023-11-14 22:{int(i) % 60:02d}:00 +0000 UTC")
-                   for i in chunk]
+        devices = [
+            Device(
+                deviceId=i,
+                make=f"mk{int(i) % 3}",
+                model=f"m{int(i) % 2}",
+                firmware="f",
+                status=["Active", "suspended"][int(i) % 2],
+                protocol="LWM2M",
+                lastConnectionTime=f"2023-11-14 22:{int(i) % 60:02d}:00 +0000 UTC",
+            )
+            for i in chunk
+        ]
         return Page(hasMoreData=more, lastSeenDeviceId=chunk[-1] if more else "0", deviceList=devices), T0
 
 
 def same(a, b):
-    assert (a.devices, a.protocols, a.software, a.unknown, a.count, a.ages) == \
-        (b.devices, b.protocols, b.software, b.unknown, b.count, b.ages)
+    assert (a.devices, a.protocols, a.software, a.unknown, a.count, a.ages) == (
+        b.devices,
+        b.protocols,
+        b.software,
+        b.unknown,
+        b.count,
+        b.ages,
+    )
 
 
 numbers = st.sets(st.integers(1, 300), max_size=60)
@@ -231,8 +256,7 @@ def test_parallel_with_exact_bounds_fetches_each_segment_once():
 def test_parallel_with_a_removed_bound_device_raises_invalid_cursor_on_strict_api():
     _, bounds = list_sequential(Fleet(range(1, 21), 5).fetch, BUCKETS)
     with pytest.raises(ApiError) as e:
-        list_parallel(Fleet(set(range(1, 21)) - {10}, 5, strict=True).fetch, BUCKETS, bounds, 2,
-                      threading.Event())
+        list_parallel(Fleet(set(range(1, 21)) - {10}, 5, strict=True).fetch, BUCKETS, bounds, 2, threading.Event())
     assert e.value.reason == "invalid_cursor"
 
 
@@ -261,7 +285,12 @@ def test_plan_bounds_packs_shrunken_segments_into_full_pages():
 
     full = [(f"{i:015d}", 1000) for i in range(1, 4)]
     assert plan_bounds(full) == ["000000000000001", "000000000000002"]
-    shrunk = [("000000000000001", 1000), ("000000000000002", 300), ("000000000000003", 200),
-              ("000000000000004", 1000), ("000000000000005", 10)]
+    shrunk = [
+        ("000000000000001", 1000),
+        ("000000000000002", 300),
+        ("000000000000003", 200),
+        ("000000000000004", 1000),
+        ("000000000000005", 10),
+    ]
     assert plan_bounds(shrunk) == ["000000000000001", "000000000000003", "000000000000004"]
     assert plan_bounds([]) == [] and plan_bounds([("000000000000009", 7)]) == []

@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-
 from thingspace_exporter.errors import Stopped
 from thingspace_exporter.ratelimit import BACKOFF, GROWTH, MIN_GROWTH, MIN_RATE, PROBE_SLOWDOWN, SAFE, RateLimiter
 
@@ -249,8 +248,7 @@ def test_shared_between_threads_never_exceeds_the_rate():
     ft.wait = wait
     r = RateLimiter(5, clock=ft)
     granted = []
-    threads = [threading.Thread(target=lambda: [granted.append(r.acquire(ft)) for _ in range(5)])
-               for _ in range(4)]
+    threads = [threading.Thread(target=lambda: [granted.append(r.acquire(ft)) for _ in range(5)]) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -39,8 +39,9 @@ def test_promtool_checks_the_rules():
 
 def test_promtool_unit_tests_pass():
     promtool = require("promtool", "prometheus")
-    done = subprocess.run([promtool, "test", "rules", RULE_TESTS.name], cwd=RULE_TESTS.parent,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [promtool, "test", "rules", RULE_TESTS.name], cwd=RULE_TESTS.parent, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 

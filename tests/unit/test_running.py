@@ -41,21 +41,31 @@ def test_a_failing_collector_leaves_the_others_published(settings_factory, metri
     assert r.store.get("campaigns", ACCOUNT).data == 2  # the last complete one stays
     assert sample(metrics, "thingspace_collector_up", account=ACCOUNT, collector="campaigns") == 0
     assert sample(metrics, "thingspace_collector_up", account=ACCOUNT, collector="devices") == 1
-    assert sample(metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="campaigns",
-                  reason="server_error") == 1
+    assert (
+        sample(
+            metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="campaigns", reason="server_error"
+        )
+        == 1
+    )
     # the account-level series tell of the device list only
     assert sample(metrics, "thingspace_up", account=ACCOUNT) == 1
     assert sample(metrics, "thingspace_collection_errors_total", account=ACCOUNT, reason="server_error") == 0
     assert r.outcomes[ACCOUNT, "campaigns"].reason == "server_error"
 
 
-def test_a_bug_in_a_collector_is_an_internal_error_and_the_next_one_still_runs(settings_factory, metrics, log, log_stream):
+def test_a_bug_in_a_collector_is_an_internal_error_and_the_next_one_still_runs(
+    settings_factory, metrics, log, log_stream
+):
     broken, after = Fake("firmware", fail=KeyError("x")), Fake("licenses", 5)
     r = runner(settings_factory, metrics, log, broken, after)
     assert r.run_account(ACCOUNT) is False
     assert r.store.get("licenses", ACCOUNT).data == 5
-    assert sample(metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="firmware",
-                  reason="internal_error") == 1
+    assert (
+        sample(
+            metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="firmware", reason="internal_error"
+        )
+        == 1
+    )
     assert "collection_crashed" in log_stream.getvalue()
 
 

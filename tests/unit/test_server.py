@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
-
 from thingspace_exporter import server
 from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.decode import decode_page
 from thingspace_exporter.exposition import render
 from thingspace_exporter.snapshot import Snapshot, SnapshotStore
-from tests.pki import make_pki
 from ts_builders import device, page
+
+from tests.pki import make_pki
 
 
 class FakeCollection:
@@ -51,8 +51,9 @@ class Running:
 
     def __init__(self, exporter, limits=server.Limits(), ssl_context=None, authorize=None):
         self.errors = []
-        self.httpd = server.bind("127.0.0.1", 0, server.make_app(exporter, authorize), limits, ssl_context,
-                                 on_error=self.errors.append)
+        self.httpd = server.bind(
+            "127.0.0.1", 0, server.make_app(exporter, authorize), limits, ssl_context, on_error=self.errors.append
+        )
         self.thread = server.serve(self.httpd)
         self.addr = ("127.0.0.1", self.httpd.server_port)
 
@@ -103,8 +104,9 @@ def test_metrics_text(url, exporter):
 def test_metrics_gzip_and_openmetrics(url, exporter):
     publish(exporter)
     _, _, plain = get(url, "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
-    status, headers, data = get(url, "/metrics", headers={
-        "Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"})
+    status, headers, data = get(
+        url, "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
+    )
     assert status == 200 and headers["Content-Encoding"] == "gzip"
     assert headers["Content-Type"].startswith("application/openmetrics-text")
     text = gzip.decompress(data).decode()
@@ -175,8 +177,10 @@ def test_http10_is_answered_and_closed(url):
 
 
 def test_pipelined_requests_are_answered_in_order(url):
-    data = exchange(url, b"GET /-/ready HTTP/1.1\r\n\r\nGET /-/healthy HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n"
-                         b"Connection: close\r\n\r\n")
+    data = exchange(
+        url,
+        b"GET /-/ready HTTP/1.1\r\n\r\nGET /-/healthy HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
     assert statuses(data) == [503, 200, 404]
 
 
@@ -207,6 +211,7 @@ def test_authorize_hook_sees_every_request_and_can_refuse(exporter):
 
 
 # Slow and many clients ---------------------------------------------------------------------------
+
 
 def exchange(addr, request: bytes, timeout: float = 10.0) -> bytes:
     """Send raw bytes, say we are done, read until the server closes."""
@@ -403,18 +408,35 @@ def fuzz_server():
 
 def request_bytes():
     token = st.sampled_from([b"GET", b"HEAD", b"POST", b"OPTIONS", b"get", b"G\x00T", b"", b"PRI"])
-    target = st.one_of(st.sampled_from([b"/metrics", b"/", b"/-/ready", b"*", b"http://h/metrics", b"%zz", b""]),
-                       st.binary(max_size=600))
+    target = st.one_of(
+        st.sampled_from([b"/metrics", b"/", b"/-/ready", b"*", b"http://h/metrics", b"%zz", b""]),
+        st.binary(max_size=600),
+    )
     version = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2.0", b"HTTP/1.", b"http/1.1", b"", b"HTTP/1.1 x"])
-    header = st.tuples(st.one_of(st.sampled_from([b"Accept", b"Accept-Encoding", b"Content-Length", b"Connection",
-                                                  b"Transfer-Encoding", b"Host"]), st.binary(max_size=20)),
-                       st.sampled_from([b":", b": ", b"", b" : "]), st.binary(max_size=300))
+    header = st.tuples(
+        st.one_of(
+            st.sampled_from(
+                [b"Accept", b"Accept-Encoding", b"Content-Length", b"Connection", b"Transfer-Encoding", b"Host"]
+            ),
+            st.binary(max_size=20),
+        ),
+        st.sampled_from([b":", b": ", b"", b" : "]),
+        st.binary(max_size=300),
+    )
     eol = st.sampled_from([b"\r\n", b"\n", b"\r", b""])
     structured = st.builds(
-        lambda t, sp, tg, v, e, hs, end, tail: t + sp + tg + sp + v + e + b"".join(n + c + x + e for n, c, x in hs)
-        + end + tail,
-        token, st.sampled_from([b" ", b"  ", b"\t"]), target, version, eol, st.lists(header, max_size=25),
-        st.sampled_from([b"\r\n", b"\n", b""]), st.binary(max_size=100))
+        lambda t, sp, tg, v, e, hs, end, tail: (
+            t + sp + tg + sp + v + e + b"".join(n + c + x + e for n, c, x in hs) + end + tail
+        ),
+        token,
+        st.sampled_from([b" ", b"  ", b"\t"]),
+        target,
+        version,
+        eol,
+        st.lists(header, max_size=25),
+        st.sampled_from([b"\r\n", b"\n", b""]),
+        st.binary(max_size=100),
+    )
     return st.one_of(structured, st.binary(max_size=3000))
 
 
@@ -429,6 +451,7 @@ def test_generated_requests_never_get_a_5xx_and_the_server_keeps_serving(fuzz_se
 
 
 # TLS: the server takes an ssl.SSLContext, client certificates included -------------------------
+
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):

@@ -1,4 +1,5 @@
 """The simulator's campaign reports over real HTTP on loopback, against campaign_truth()."""
+
 from __future__ import annotations
 
 import re
@@ -7,14 +8,23 @@ from collections import Counter
 
 import pytest
 from test_simulator_server import Client
-
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.campaigns import STATUSES, _largest_remainder
 from thingspace_exporter.simulator.fleet import AccountFleet
 
 A, B, EMPTY = "0000123456-00001", "0000123456-00002", "0000123456-00003"
-CAMPAIGN_KEYS = {"id", "campaignName", "firmwareFrom", "firmwareTo", "make", "model", "protocol",
-                 "startDate", "endDate", "status"}
+CAMPAIGN_KEYS = {
+    "id",
+    "campaignName",
+    "firmwareFrom",
+    "firmwareTo",
+    "make",
+    "model",
+    "protocol",
+    "startDate",
+    "endDate",
+    "status",
+}
 DEVICE_KEYS = {"deviceId", "status", "resultReason", "updatedTime"}
 
 
@@ -83,11 +93,26 @@ def test_every_status_chain_pages_to_the_end_and_matches_truth():
         assert served.keys() == truth.campaigns.keys()
         for cid, facts in truth.campaigns.items():
             c = served[cid]
-            assert (c["campaignName"], c["status"], c["make"], c["model"], c["firmwareFrom"], c["firmwareTo"],
-                    c["protocol"]) == (facts.name, facts.status, facts.make, facts.model, facts.firmware_from,
-                                       facts.firmware_to, facts.protocol)
-            assert (facts.make, facts.model, facts.firmware_from, facts.firmware_to) in \
-                sim.firmware_paths(A, protocol="all")
+            assert (
+                c["campaignName"],
+                c["status"],
+                c["make"],
+                c["model"],
+                c["firmwareFrom"],
+                c["firmwareTo"],
+                c["protocol"],
+            ) == (
+                facts.name,
+                facts.status,
+                facts.make,
+                facts.model,
+                facts.firmware_from,
+                facts.firmware_to,
+                facts.protocol,
+            )
+            assert (facts.make, facts.model, facts.firmware_from, facts.firmware_to) in sim.firmware_paths(
+                A, protocol="all"
+            )
 
 
 def test_exact_status_counts_unknown_and_missing_statuses():
@@ -124,12 +149,14 @@ def test_campaign_cursor_rules(env):
 
 
 def test_campaign_devices_page_to_the_end_and_match_truth():
-    with Simulator({A: 4000}, seed=8, campaigns={A: 12}, campaign_devices=250,
-                   campaign_device_page_size=100) as sim:
+    with Simulator({A: 4000}, seed=8, campaigns={A: 12}, campaign_devices=250, campaign_device_page_size=100) as sim:
         client = Client(sim.base_url)
         headers = client.connect()
-        models = {d["deviceId"]: (d.get("make"), d.get("model"))
-                  for p in client.pages(A, headers, protocol="all") for d in p.get("deviceList") or []}
+        models = {
+            d["deviceId"]: (d.get("make"), d.get("model"))
+            for p in client.pages(A, headers, protocol="all")
+            for d in p.get("deviceList") or []
+        }
         fleet = AccountFleet(8, A, 4000)
         per_model = Counter(fleet.model_of(idx) for idx in range(4000))
         truth = sim.campaign_truth(A)
@@ -168,8 +195,10 @@ def test_campaign_device_cursor_and_unknown_campaign(env):
         assert r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": "LastSeenDeviceId Not Valid"}
     for unknown in (str(uuid.UUID(int=7)), "nope", sim.running_campaigns(B)[0]):
         r = client.fota(devices_path(A, unknown), headers)
-        assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER",
-                                                     "errorMessage": "Invalid campaignId"}
+        assert r.status_code == 400 and r.json() == {
+            "errorCode": "INVALID_PARAMETER",
+            "errorMessage": "Invalid campaignId",
+        }
 
 
 def test_failed_share_override_for_an_alert(env):

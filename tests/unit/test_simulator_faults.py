@@ -1,4 +1,5 @@
 """Each fault kind over real HTTP, plus the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import time
 
 import pytest
 import requests
-
 from thingspace_exporter.simulator import Faults, Simulator
 from thingspace_exporter.simulator.faults import KINDS
 
@@ -26,26 +26,48 @@ def env():
     faults.hang_seconds = 30.0
     with Simulator({ACC: 1500}, faults=faults) as sim:
         http = requests.Session()
-        token = http.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
-                          data={"grant_type": "client_credentials"}).json()["access_token"]
-        session = http.post(sim.base_url + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
-                            json={"username": "demo-user", "password": "demo-password"}).json()["sessionToken"]
+        token = http.post(
+            sim.base_url + "/api/ts/v1/oauth2/token",
+            auth=("demo-client", "demo-secret"),
+            data={"grant_type": "client_credentials"},
+        ).json()["access_token"]
+        session = http.post(
+            sim.base_url + "/api/m2m/v1/session/login",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"username": "demo-user", "password": "demo-password"},
+        ).json()["sessionToken"]
         headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
 
         def get(cursor="0", timeout=5):
-            return http.get(sim.base_url + DEVICES, headers=headers, params={"lastSeenDeviceId": cursor},
-                            timeout=timeout)
+            return http.get(
+                sim.base_url + DEVICES, headers=headers, params={"lastSeenDeviceId": cursor}, timeout=timeout
+            )
+
         yield sim, faults, get
 
 
 def test_every_kind_is_covered_here():
-    assert set(KINDS) == set(EXPECTED_STATUS) | {"slow", "timeout", "truncated_json", "malformed_json",
-                                                 "stuck_cursor", "empty_page", "token_expiry", "session_expiry"}
+    assert set(KINDS) == set(EXPECTED_STATUS) | {
+        "slow",
+        "timeout",
+        "truncated_json",
+        "malformed_json",
+        "stuck_cursor",
+        "empty_page",
+        "token_expiry",
+        "session_expiry",
+    }
 
 
 EXPECTED_STATUS = {
-    "rate_limit": 429, "server_error": 500, "bad_gateway": 502, "unavailable": 503,
-    "gateway_timeout": 504, "html_503": 503, "session_invalid": 400, "session_format": 400,
+    "rate_limit": 429,
+    "server_error": 500,
+    "bad_gateway": 502,
+    "unavailable": 503,
+    "gateway_timeout": 504,
+    "html_503": 503,
+    "session_invalid": 400,
+    "session_format": 400,
     "invalid_cursor": 400,
 }
 
@@ -152,8 +174,12 @@ def test_page_faults_do_not_bypass_auth(env):
 def test_faults_can_target_the_token_endpoint(env):
     sim, faults, get = env
     faults.schedule("unavailable", endpoint="token", after=1, count=1)
-    post = lambda: requests.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
-                                 data={"grant_type": "client_credentials"}, timeout=5)
+    post = lambda: requests.post(
+        sim.base_url + "/api/ts/v1/oauth2/token",
+        auth=("demo-client", "demo-secret"),
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+    )
     assert [post().status_code for _ in range(3)] == [200, 503, 200]
     assert get().status_code == 200
 
@@ -169,19 +195,48 @@ def test_random_rates_inject_some_faults(env):
 def test_cli_serves_and_never_prints_secrets():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
-         "--port", "0", "-v", "--accounts", f"{ACC}=30,0000123456-00002=5", "--client-secret", "s3cr3t-XYZ",
-         "--password", "pw-QWE", "--fault", "server_error=0", "--fault-seed", "4", "--seed", "9"],
-        stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
+            "--port",
+            "0",
+            "-v",
+            "--accounts",
+            f"{ACC}=30,0000123456-00002=5",
+            "--client-secret",
+            "s3cr3t-XYZ",
+            "--password",
+            "pw-QWE",
+            "--fault",
+            "server_error=0",
+            "--fault-seed",
+            "4",
+            "--seed",
+            "9",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = proc.stderr.readline()
         base = line.split(" listening on ")[1].split()[0]
-        token = requests.post(base + "/api/ts/v1/oauth2/token", auth=("demo-client", "s3cr3t-XYZ"),
-                              data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
-        session = requests.post(base + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
-                                json={"username": "demo-user", "password": "pw-QWE"}, timeout=5).json()["sessionToken"]
-        r = requests.get(base + DEVICES, headers={"Authorization": f"Bearer {token}", "VZ-M2M-Token": session},
-                         timeout=5)
+        token = requests.post(
+            base + "/api/ts/v1/oauth2/token",
+            auth=("demo-client", "s3cr3t-XYZ"),
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        ).json()["access_token"]
+        session = requests.post(
+            base + "/api/m2m/v1/session/login",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"username": "demo-user", "password": "pw-QWE"},
+            timeout=5,
+        ).json()["sessionToken"]
+        r = requests.get(
+            base + DEVICES, headers={"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}, timeout=5
+        )
         assert r.status_code == 200 and len(r.json()["deviceList"]) == 30
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -195,8 +250,15 @@ def test_cli_serves_and_never_prints_secrets():
 
 def test_cli_rejects_bad_arguments(capsys):
     from thingspace_exporter.simulator.cli import main
-    for argv in (["--fault", "nope=0.1"], ["--fault", "slow=2"], ["--accounts", "x=y"], ["--schedule", "nope@1"],
-                 ["--schedule", "html_503@x"], ["--schedule", "html_503@1xz"]):
+
+    for argv in (
+        ["--fault", "nope=0.1"],
+        ["--fault", "slow=2"],
+        ["--accounts", "x=y"],
+        ["--schedule", "nope@1"],
+        ["--schedule", "html_503@x"],
+        ["--schedule", "html_503@1xz"],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
@@ -204,16 +266,35 @@ def test_cli_rejects_bad_arguments(capsys):
 
 def test_cli_schedule_injects_faults_into_the_named_requests():
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
-         "--port", "0", "--accounts", f"{ACC}=30", "--schedule", "html_503@1x2"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-c",
+            "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
+            "--port",
+            "0",
+            "--accounts",
+            f"{ACC}=30",
+            "--schedule",
+            "html_503@1x2",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         base = proc.stderr.readline().split(" listening on ")[1].split()[0]
-        token = requests.post(base + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
-                              data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
-        session = requests.post(base + "/api/m2m/v1/session/login", headers={"Authorization": f"Bearer {token}"},
-                                json={"username": "demo-user", "password": "demo-password"},
-                                timeout=5).json()["sessionToken"]
+        token = requests.post(
+            base + "/api/ts/v1/oauth2/token",
+            auth=("demo-client", "demo-secret"),
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        ).json()["access_token"]
+        session = requests.post(
+            base + "/api/m2m/v1/session/login",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"username": "demo-user", "password": "demo-password"},
+            timeout=5,
+        ).json()["sessionToken"]
         headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
         codes = [requests.get(base + DEVICES, headers=headers, timeout=5).status_code for _ in range(4)]
     finally:
@@ -228,20 +309,31 @@ def fota(env):
     """(sim, faults, get(endpoint, **query)) for the firmware, licence and campaign endpoints."""
     sim, faults, _ = env
     http = requests.Session()
-    token = http.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
-                      data={"grant_type": "client_credentials"}).json()["access_token"]
+    token = http.post(
+        sim.base_url + "/api/ts/v1/oauth2/token",
+        auth=("demo-client", "demo-secret"),
+        data={"grant_type": "client_credentials"},
+    ).json()["access_token"]
     http.headers["Authorization"] = f"Bearer {token}"
-    http.headers["VZ-M2M-Token"] = http.post(sim.base_url + "/api/m2m/v1/session/login",
-                                             json={"username": "demo-user", "password": "demo-password"}
-                                             ).json()["sessionToken"]
+    http.headers["VZ-M2M-Token"] = http.post(
+        sim.base_url + "/api/m2m/v1/session/login", json={"username": "demo-user", "password": "demo-password"}
+    ).json()["sessionToken"]
     running = sim.running_campaigns(ACC)[0]
-    paths = {"firmware": f"firmware/{ACC}", "subscriptions": f"subscriptions/{ACC}",
-             "campaigns": f"reports/{ACC}/firmware/campaigns", "campaign_devices": f"reports/{ACC}/campaigns/{running}/devices"}
+    paths = {
+        "firmware": f"firmware/{ACC}",
+        "subscriptions": f"subscriptions/{ACC}",
+        "campaigns": f"reports/{ACC}/firmware/campaigns",
+        "campaign_devices": f"reports/{ACC}/campaigns/{running}/devices",
+    }
     defaults = {"campaigns": {"campaignStatus": "CampaignScheduled"}}
 
     def get(endpoint, timeout=5, **query):
-        return http.get(f"{sim.base_url}/api/fota/v3/{paths[endpoint]}", params={**defaults.get(endpoint, {}), **query},
-                        timeout=timeout)
+        return http.get(
+            f"{sim.base_url}/api/fota/v3/{paths[endpoint]}",
+            params={**defaults.get(endpoint, {}), **query},
+            timeout=timeout,
+        )
+
     return sim, faults, get
 
 
@@ -304,8 +396,10 @@ def test_page_faults_on_the_paged_endpoints(fota, endpoint):
     faults.schedule("invalid_cursor", endpoint=endpoint)
     invalid = get(endpoint, **{cursor_key: cursor})
     name = cursor_key[0].upper() + cursor_key[1:]
-    assert invalid.status_code == 400 and invalid.json() == {"errorCode": "INVALID_PARAMETER",
-                                                             "errorMessage": f"{name} Not Valid"}
+    assert invalid.status_code == 400 and invalid.json() == {
+        "errorCode": "INVALID_PARAMETER",
+        "errorMessage": f"{name} Not Valid",
+    }
     assert get(endpoint).json() == first
 
 
@@ -334,25 +428,54 @@ def test_random_rates_apply_only_to_the_listed_endpoints(fota):
 
 def test_cli_serves_the_other_endpoints_with_their_options():
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
-         "--port", "0", "--accounts", f"{ACC}=300", "--campaigns", f"{ACC}=30", "--campaign-page-size", "2",
-         "--campaign-devices", "25", "--campaign-device-page-size", "10", "--campaign-failed-share", "0.5",
-         "--licenses", f"{ACC}=0.5", "--schedule", "unavailable:subscriptions@1"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "-c",
+            "import sys; from thingspace_exporter.simulator.cli import main; sys.exit(main())",
+            "--port",
+            "0",
+            "--accounts",
+            f"{ACC}=300",
+            "--campaigns",
+            f"{ACC}=30",
+            "--campaign-page-size",
+            "2",
+            "--campaign-devices",
+            "25",
+            "--campaign-device-page-size",
+            "10",
+            "--campaign-failed-share",
+            "0.5",
+            "--licenses",
+            f"{ACC}=0.5",
+            "--schedule",
+            "unavailable:subscriptions@1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         base = proc.stderr.readline().split(" listening on ")[1].split()[0]
         http = requests.Session()
-        token = http.post(base + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
-                          data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
+        token = http.post(
+            base + "/api/ts/v1/oauth2/token",
+            auth=("demo-client", "demo-secret"),
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        ).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"
-        http.headers["VZ-M2M-Token"] = http.post(base + "/api/m2m/v1/session/login", timeout=5, json={
-            "username": "demo-user", "password": "demo-password"}).json()["sessionToken"]
+        http.headers["VZ-M2M-Token"] = http.post(
+            base + "/api/m2m/v1/session/login", timeout=5, json={"username": "demo-user", "password": "demo-password"}
+        ).json()["sessionToken"]
         fota = base + "/api/fota/v3/"
         subs = [http.get(fota + f"subscriptions/{ACC}", timeout=5) for _ in range(3)]
-        running = http.get(fota + f"reports/{ACC}/firmware/campaigns", timeout=5,
-                           params={"campaignStatus": "CampaignScheduled"}).json()
-        devices = http.get(fota + f"reports/{ACC}/campaigns/{running['campaignList'][0]['id']}/devices",
-                           timeout=5).json()
+        running = http.get(
+            fota + f"reports/{ACC}/firmware/campaigns", timeout=5, params={"campaignStatus": "CampaignScheduled"}
+        ).json()
+        devices = http.get(
+            fota + f"reports/{ACC}/campaigns/{running['campaignList'][0]['id']}/devices", timeout=5
+        ).json()
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
@@ -363,12 +486,23 @@ def test_cli_serves_the_other_endpoints_with_their_options():
     assert devices["totalDevice"] == 25 and len(devices["deviceList"]) == 10 and devices["hasMoreData"]
 
 
-@pytest.mark.parametrize("argv", [["--campaigns", "x"], ["--campaign-page-size", "0"], ["--campaign-devices", "-1"],
-                                  ["--campaign-failed-share", "2"], ["--licenses", f"{ACC}=1.5"],
-                                  ["--licenses", f"{ACC}=many"], ["--fault-endpoints", "nope"],
-                                  ["--schedule", "stuck_cursor:firmware@0"], ["--schedule", "html_503:nope@0"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--campaigns", "x"],
+        ["--campaign-page-size", "0"],
+        ["--campaign-devices", "-1"],
+        ["--campaign-failed-share", "2"],
+        ["--licenses", f"{ACC}=1.5"],
+        ["--licenses", f"{ACC}=many"],
+        ["--fault-endpoints", "nope"],
+        ["--schedule", "stuck_cursor:firmware@0"],
+        ["--schedule", "html_503:nope@0"],
+    ],
+)
 def test_cli_rejects_bad_options_of_the_other_endpoints(argv, capsys):
     from thingspace_exporter.simulator.cli import main
+
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2

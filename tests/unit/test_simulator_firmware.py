@@ -1,11 +1,11 @@
 """The simulator's firmware endpoint: upgrade paths from the fleet's firmware tables."""
+
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
 from test_simulator_server import Client
-
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.firmware import catalog
 from thingspace_exporter.simulator.fleet import MODELS
@@ -47,9 +47,19 @@ def test_shape_and_consistency_with_the_fleet(env):
         assert launches.setdefault((r["model"], r["firmwareTo"]), r["launchDate"]) == r["launchDate"]
 
 
-@pytest.mark.parametrize("protocol, expected", [
-    ("LWM2M", {"LWM2M"}), ("lwm2m", {"LWM2M"}), ("OMD-DM", {"OMD-DM"}), ("OMADM", {"OMD-DM"}),
-    ("all", {"LWM2M", "OMD-DM"}), ("", {"LWM2M", "OMD-DM"}), (None, {"LWM2M", "OMD-DM"}), ("HTTP", set())])
+@pytest.mark.parametrize(
+    "protocol, expected",
+    [
+        ("LWM2M", {"LWM2M"}),
+        ("lwm2m", {"LWM2M"}),
+        ("OMD-DM", {"OMD-DM"}),
+        ("OMADM", {"OMD-DM"}),
+        ("all", {"LWM2M", "OMD-DM"}),
+        ("", {"LWM2M", "OMD-DM"}),
+        (None, {"LWM2M", "OMD-DM"}),
+        ("HTTP", set()),
+    ],
+)
 def test_protocol_filter_matches_truth(env, protocol, expected):
     sim, client, headers = env
     records = served(client, headers, **({} if protocol is None else {"protocol": protocol}))
@@ -69,8 +79,11 @@ def test_every_older_lwm2m_firmware_has_a_path_to_the_newest_and_some_models_hav
         for older in versions[:-1]:
             assert (make, model, older, versions[-1]) in paths
     assert len(models) < len(VERSIONS)  # BG96-NA has only device-management packages
-    skipped = [account for account in (f"0000123456-{n:05d}" for n in range(1, 40))
-               if len({p[:2] for p in catalog(11, account)}) < len(VERSIONS)]
+    skipped = [
+        account
+        for account in (f"0000123456-{n:05d}" for n in range(1, 40))
+        if len({p[:2] for p in catalog(11, account)}) < len(VERSIONS)
+    ]
     assert skipped and len(skipped) < 39  # some accounts lack a model's packages entirely
 
 
@@ -84,6 +97,7 @@ def test_upgradable_agrees_with_the_device_and_firmware_lists(env):
     for protocol in ("LWM2M", "all"):
         sources = {(m, mo, src) for m, mo, src, _ in as_paths(served(client, headers, protocol=protocol))}
         devices = [d for p in client.pages(A, headers, protocol=protocol) for d in p.get("deviceList") or []]
-        mine = Counter(key for key in ((d.get("make"), d.get("model"), d.get("firmware")) for d in devices)
-                       if key in sources)
+        mine = Counter(
+            key for key in ((d.get("make"), d.get("model"), d.get("firmware")) for d in devices) if key in sources
+        )
         assert sim.upgradable(A, protocol) == mine and sum(mine.values()) > 0

@@ -1,4 +1,5 @@
 """Pure tests of the simulator's fleet, truth parsing and fault plan."""
+
 from __future__ import annotations
 
 import gc
@@ -7,7 +8,6 @@ import tracemalloc
 from collections import Counter
 
 import pytest
-
 from thingspace_exporter.simulator import Faults, Simulator
 from thingspace_exporter.simulator.faults import KINDS
 from thingspace_exporter.simulator.fleet import BOUNDARIES, AccountFleet
@@ -77,8 +77,11 @@ def test_fleet_has_every_documented_quirk(sample):
 
 def test_last_connection_ages_avoid_bucket_boundaries(sample):
     now, devices = sample
-    ages = [now - t for t in (parse_time(d.get("lastConnectionTime", d.get("lastConnectTime"))) for d in devices)
-            if t is not None]
+    ages = [
+        now - t
+        for t in (parse_time(d.get("lastConnectionTime", d.get("lastConnectTime"))) for d in devices)
+        if t is not None
+    ]
     assert len(ages) > 0.9 * len(devices)
     assert all(abs(age - b) > 120 for age in ages for b in BOUNDARIES)
     within_hour = sum(age < 3600 for age in ages)
@@ -95,23 +98,32 @@ def test_churn_changes_a_few_percent_between_generations():
     assert min(joined) > max(before)  # new devices get new, higher IMEIs
     common = before.keys() & after.keys()
     upgraded = [i for i in common if before[i]["firmware"] != after[i]["firmware"]]
-    moved = [i for i in common
-             if before[i].get("lastConnectTime", before[i].get("lastConnectionTime"))
-             != after[i].get("lastConnectTime", after[i].get("lastConnectionTime"))]
+    moved = [
+        i
+        for i in common
+        if before[i].get("lastConnectTime", before[i].get("lastConnectionTime"))
+        != after[i].get("lastConnectTime", after[i].get("lastConnectionTime"))
+    ]
     assert upgraded and len(upgraded) < 0.05 * len(common)
     assert moved
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2021-09-29 07:43:08.181 +0000 UTC", 1632901388.181),
-    ("2021-09-29 07:43:08 +0000 UTC", 1632901388.0),
-    ("2021-09-29 07:43:08.123456789 +0000 UTC", 1632901388.123456789),
-    ("2021-09-29 09:43:08.5 +0200 CEST", 1632901388.5),
-    ("2022-10-05T21:05:01.19Z", 1665003901.19),
-    ("2022-10-05T21:05:01Z", 1665003901.0),
-    ("N/A", None), ("", None), (None, None),
-    ("0001-01-01 00:00:00 +0000 UTC", None), ("1900-01-01 00:00:00 +0000 UTC", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2021-09-29 07:43:08.181 +0000 UTC", 1632901388.181),
+        ("2021-09-29 07:43:08 +0000 UTC", 1632901388.0),
+        ("2021-09-29 07:43:08.123456789 +0000 UTC", 1632901388.123456789),
+        ("2021-09-29 09:43:08.5 +0200 CEST", 1632901388.5),
+        ("2022-10-05T21:05:01.19Z", 1665003901.19),
+        ("2022-10-05T21:05:01Z", 1665003901.0),
+        ("N/A", None),
+        ("", None),
+        (None, None),
+        ("0001-01-01 00:00:00 +0000 UTC", None),
+        ("1900-01-01 00:00:00 +0000 UTC", None),
+    ],
+)
 def test_parse_time(text, expected):
     got = parse_time(text)
     assert got == expected if expected is None else got == pytest.approx(expected, abs=1e-6)

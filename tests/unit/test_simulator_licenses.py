@@ -1,4 +1,5 @@
 """The simulator's subscriptions endpoint: licence totals consistent with the fleet."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,6 @@ import time
 
 import pytest
 from test_simulator_server import Client
-
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.fleet import AccountFleet
 from thingspace_exporter.simulator.truth import parse_time
@@ -22,8 +22,11 @@ def subscription(client, headers, account=A) -> dict:
 
 
 def licensed_in_listing(client, headers, account=A) -> int:
-    return sum(d.get("licenseAssigned") is True
-               for p in client.pages(account, headers, protocol="all") for d in p.get("deviceList") or [])
+    return sum(
+        d.get("licenseAssigned") is True
+        for p in client.pages(account, headers, protocol="all")
+        for d in p.get("deviceList") or []
+    )
 
 
 def test_used_count_is_the_devices_with_a_licence_and_follows_churn():

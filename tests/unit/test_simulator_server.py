@@ -1,14 +1,14 @@
 """The simulator over real HTTP on loopback: auth, paging, cursors, churn, truth."""
+
 from __future__ import annotations
 
 import time
 import tracemalloc
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
-
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.fleet import BOUNDARIES, AccountFleet
 
@@ -23,20 +23,32 @@ class Client:
         self.http = requests.Session()
 
     def token(self, secret="demo-secret", data=None) -> requests.Response:
-        return self.http.post(self.base + TOKEN, auth=("demo-client", secret),
-                              data={"grant_type": "client_credentials"} if data is None else data, timeout=5)
+        return self.http.post(
+            self.base + TOKEN,
+            auth=("demo-client", secret),
+            data={"grant_type": "client_credentials"} if data is None else data,
+            timeout=5,
+        )
 
     def login(self, bearer: str, password="demo-password", user="demo-user") -> requests.Response:
-        return self.http.post(self.base + LOGIN, headers={"Authorization": f"Bearer {bearer}"},
-                              json={"username": user, "password": password}, timeout=5)
+        return self.http.post(
+            self.base + LOGIN,
+            headers={"Authorization": f"Bearer {bearer}"},
+            json={"username": user, "password": password},
+            timeout=5,
+        )
 
     def connect(self) -> dict:
         bearer = self.token().json()["access_token"]
         return {"Authorization": f"Bearer {bearer}", "VZ-M2M-Token": self.login(bearer).json()["sessionToken"]}
 
     def get(self, account: str, headers: dict, timeout=5, **params) -> requests.Response:
-        return self.http.get(f"{self.base}/api/fota/v3/devices/{requests.utils.quote(account, safe='')}",
-                             headers=headers, params=params, timeout=timeout)
+        return self.http.get(
+            f"{self.base}/api/fota/v3/devices/{requests.utils.quote(account, safe='')}",
+            headers=headers,
+            params=params,
+            timeout=timeout,
+        )
 
     def fota(self, path: str, headers: dict, timeout=5, **params) -> requests.Response:
         """GET any FOTA v3 path (after /api/fota/v3/)."""
@@ -99,16 +111,23 @@ def epoch(value) -> float | None:
         assert offset == "+0000"  # the simulator only speaks UTC
         head, _, frac = f"{day} {clock}".partition(".")
         base = datetime.strptime(head, "%Y-%m-%d %H:%M:%S")
-    return base.replace(tzinfo=timezone.utc).timestamp() + (float("0." + frac) if frac else 0.0)
+    return base.replace(tzinfo=UTC).timestamp() + (float("0." + frac) if frac else 0.0)
 
 
 def reaggregate(devices: list[dict]) -> dict:
     keys, protocols, software, last, unknown = Counter(), Counter(), Counter(), {}, Counter()
     for d in devices:
         text = {k: (d.get(k) if isinstance(d.get(k), str) else "") for k in ("make", "model", "firmware", "status")}
-        keys[(text["make"], text["model"], text["firmware"], text["status"].lower(),
-              "true" if d.get("fotaEligible") is True else "false",
-              "true" if d.get("licenseAssigned") is True else "false")] += 1
+        keys[
+            (
+                text["make"],
+                text["model"],
+                text["firmware"],
+                text["status"].lower(),
+                "true" if d.get("fotaEligible") is True else "false",
+                "true" if d.get("licenseAssigned") is True else "false",
+            )
+        ] += 1
         for p in (d.get("protocol") or "").split(","):
             if p:
                 protocols[p] += 1
@@ -269,8 +288,10 @@ def test_paging_2500_devices(client, headers):
 
 def test_exact_multiple_of_the_page_size_ends_on_a_full_page(client, headers):
     pages = client.pages(B, headers)
-    assert [(len(p["deviceList"]), p["hasMoreData"], p["lastSeenDeviceId"] == "0") for p in pages] == \
-        [(1000, True, False), (1000, False, True)]
+    assert [(len(p["deviceList"]), p["hasMoreData"], p["lastSeenDeviceId"] == "0") for p in pages] == [
+        (1000, True, False),
+        (1000, False, True),
+    ]
 
 
 def test_empty_account(client, headers):
@@ -300,9 +321,11 @@ def test_cursor_rules(sim, client, headers):
 def test_account_rules(client, headers):
     encoded = client.http.get(f"{client.base}/api/fota/v3/devices/0000123456%2D00001", headers=headers)
     assert encoded.status_code == 200 and encoded.json()["accountName"] == A
-    for name, message in (("not-an-account", "Invalid account name format"),
-                          ("123", "Invalid account name format"),
-                          ("0000123456-00009", "Inactive account")):
+    for name, message in (
+        ("not-an-account", "Invalid account name format"),
+        ("123", "Invalid account name format"),
+        ("0000123456-00009", "Inactive account"),
+    ):
         r = client.get(name, headers)
         assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": message}
 
@@ -338,8 +361,11 @@ def test_truth_defaults_to_lwm2m(sim, client, headers):
 def test_ages_seen_a_little_later_are_clear_of_bucket_boundaries(client, headers):
     devices = devices_of(client.pages(A, headers))
     now = time.time()
-    ages = [now - t for t in (epoch(d.get("lastConnectTime", d.get("lastConnectionTime"))) for d in devices)
-            if t is not None]
+    ages = [
+        now - t
+        for t in (epoch(d.get("lastConnectTime", d.get("lastConnectionTime"))) for d in devices)
+        if t is not None
+    ]
     assert ages and all(abs(age - b) > 60 for age in ages for b in BOUNDARIES)
 
 
@@ -397,10 +423,12 @@ def test_deep_page_of_a_5m_fleet_is_fast_and_memory_flat():
 def other_endpoints(sim, account: str) -> dict[str, tuple[str, dict]]:
     """endpoint name -> (path after /api/fota/v3/, query) for one account."""
     campaign = sim.running_campaigns(A)[0]
-    return {"firmware": (f"firmware/{account}", {"protocol": "LWM2M"}),
-            "subscriptions": (f"subscriptions/{account}", {}),
-            "campaigns": (f"reports/{account}/firmware/campaigns", {"campaignStatus": "CampaignScheduled"}),
-            "campaign_devices": (f"reports/{account}/campaigns/{campaign}/devices", {})}
+    return {
+        "firmware": (f"firmware/{account}", {"protocol": "LWM2M"}),
+        "subscriptions": (f"subscriptions/{account}", {}),
+        "campaigns": (f"reports/{account}/firmware/campaigns", {"campaignStatus": "CampaignScheduled"}),
+        "campaign_devices": (f"reports/{account}/campaigns/{campaign}/devices", {}),
+    }
 
 
 @pytest.mark.parametrize("endpoint", ["firmware", "subscriptions", "campaigns", "campaign_devices"])
@@ -424,8 +452,7 @@ def test_other_endpoints_check_both_tokens(sim, client, headers, endpoint):
 
 @pytest.mark.parametrize("endpoint", ["firmware", "subscriptions", "campaigns", "campaign_devices"])
 def test_other_endpoints_follow_the_account_rules_and_deactivation(sim, client, headers, endpoint):
-    for name, message in (("not-an-account", "Invalid account name format"),
-                          ("0000123456-00009", "Inactive account")):
+    for name, message in (("not-an-account", "Invalid account name format"), ("0000123456-00009", "Inactive account")):
         path, query = other_endpoints(sim, name)[endpoint]
         r = client.fota(path, headers, **query)
         assert r.status_code == 400 and r.json() == {"errorCode": "INVALID_PARAMETER", "errorMessage": message}
@@ -444,8 +471,14 @@ def test_other_endpoints_are_get_only_and_exact_paths(sim, client, headers):
     for endpoint, (path, _) in other_endpoints(sim, A).items():
         r = client.http.put(f"{client.base}/api/fota/v3/{path}", headers=headers, timeout=5)
         assert r.status_code == 405 and r.headers["Allow"] == "GET", endpoint
-    for path in (f"firmware/{A}/devices", f"firmware/{A}/async/123", f"reports/{A}/campaigns", f"subscriptions/",
-                 f"reports/{A}/firmware/campaigns/x", f"reports/{A}/campaigns//devices"):
+    for path in (
+        f"firmware/{A}/devices",
+        f"firmware/{A}/async/123",
+        f"reports/{A}/campaigns",
+        "subscriptions/",
+        f"reports/{A}/firmware/campaigns/x",
+        f"reports/{A}/campaigns//devices",
+    ):
         r = client.fota(path, headers)
         assert r.status_code == 400 and r.json()["fault"]["code"] == "900906", path
     assert set(sim.requests) <= {"token", "login", "firmware", "subscriptions", "campaigns", "campaign_devices"}

@@ -1,9 +1,9 @@
 """The simulator's hidden rate limit: a sliding one-second window, 429 with Retry-After beyond it."""
+
 from __future__ import annotations
 
 import pytest
 import requests
-
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.cli import main, parser
 from thingspace_exporter.simulator.throttle import Throttle
@@ -60,8 +60,15 @@ def test_a_limit_must_be_positive():
 def test_over_http_every_endpoint_answers_429_with_retry_after():
     with Simulator({"0000123456-00001": 10}, rate_limit_per_second=4) as sim:
         http = requests.Session()
-        replies = [http.post(sim.base_url + TOKEN, auth=("demo-client", "demo-secret"),
-                             data={"grant_type": "client_credentials"}, timeout=5) for _ in range(20)]
+        replies = [
+            http.post(
+                sim.base_url + TOKEN,
+                auth=("demo-client", "demo-secret"),
+                data={"grant_type": "client_credentials"},
+                timeout=5,
+            )
+            for _ in range(20)
+        ]
         assert sim.requests["throttled"] == sum(r.status_code == 429 for r in replies)
     codes = [r.status_code for r in replies]
     assert codes.count(200) >= 4 and 429 in codes  # 20 requests on loopback take well under 5 s
@@ -74,9 +81,16 @@ def test_without_a_limit_nothing_is_throttled():
     with Simulator({"0000123456-00001": 10}) as sim:
         assert sim.throttle is None
         http = requests.Session()
-        assert all(http.post(sim.base_url + TOKEN, auth=("demo-client", "demo-secret"),
-                             data={"grant_type": "client_credentials"}, timeout=5).status_code == 200
-                   for _ in range(30))
+        assert all(
+            http.post(
+                sim.base_url + TOKEN,
+                auth=("demo-client", "demo-secret"),
+                data={"grant_type": "client_credentials"},
+                timeout=5,
+            ).status_code
+            == 200
+            for _ in range(30)
+        )
 
 
 def test_cli_flag():

@@ -1,4 +1,5 @@
 """The simulator at scale: tiled fleets and pages built by index arithmetic, at 5 million devices."""
+
 from __future__ import annotations
 
 import gc
@@ -7,7 +8,6 @@ import tracemalloc
 import msgspec
 import pytest
 import requests
-
 from thingspace_exporter.simulator import Simulator, listing
 from thingspace_exporter.simulator.cli import parser
 from thingspace_exporter.simulator.fleet import AccountFleet
@@ -102,8 +102,14 @@ def test_a_5m_account_pages_at_its_boundaries_and_follows_the_cursor_rules():
     end = page(fleet, fleet.imei(BIG - 1))
     assert end["hasMoreData"] is False and end["lastSeenDeviceId"] == "0" and not end.get("deviceList")
 
-    for bad in (fleet.imei(BIG), fleet.imei(BIG + 10), str(int(fleet.imei(7)) + 1), "abc", "-1",
-                AccountFleet(3, "0000123456-00002", 10).imei(1)):
+    for bad in (
+        fleet.imei(BIG),
+        fleet.imei(BIG + 10),
+        str(int(fleet.imei(7)) + 1),
+        "abc",
+        "-1",
+        AccountFleet(3, "0000123456-00002", 10).imei(1),
+    ):
         with pytest.raises(listing.ApiError) as err:
             page(fleet, bad)
         assert err.value.status == 400 and err.value.body["errorMessage"] == "LastSeenDeviceId Not Valid"
@@ -146,12 +152,19 @@ def test_the_simulator_serves_a_tiled_5m_account_over_http():
         parser().parse_args(["--tile", "0"])
     with Simulator({ACC: BIG}, seed=3, tile=10_000) as sim:
         http = requests.Session()
-        bearer = http.post(sim.base_url + "/api/ts/v1/oauth2/token", auth=("demo-client", "demo-secret"),
-                           data={"grant_type": "client_credentials"}, timeout=5).json()["access_token"]
+        bearer = http.post(
+            sim.base_url + "/api/ts/v1/oauth2/token",
+            auth=("demo-client", "demo-secret"),
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        ).json()["access_token"]
         headers = {"Authorization": f"Bearer {bearer}"}
-        headers["VZ-M2M-Token"] = http.post(sim.base_url + "/api/m2m/v1/session/login", headers=headers, timeout=5,
-                                            json={"username": "demo-user", "password": "demo-password"}
-                                            ).json()["sessionToken"]
+        headers["VZ-M2M-Token"] = http.post(
+            sim.base_url + "/api/m2m/v1/session/login",
+            headers=headers,
+            timeout=5,
+            json={"username": "demo-user", "password": "demo-password"},
+        ).json()["sessionToken"]
         fleet = TiledFleet(3, ACC, BIG, 10_000)
         url = f"{sim.base_url}/api/fota/v3/devices/{ACC}"
         cursor, seen = fleet.imei(BIG - 2501), []

@@ -5,7 +5,6 @@ import threading
 from types import MappingProxyType
 
 import pytest
-
 from thingspace_exporter.aggregation import Aggregator
 from thingspace_exporter.snapshot import Snapshot, SnapshotStore
 

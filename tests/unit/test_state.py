@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from thingspace_exporter.state import LoginFailures, read, write
 
 
@@ -36,11 +35,20 @@ def test_login_failures_round_trip_and_reset(tmp_path):
     assert store.load() == (0, 0.0)
 
 
-@pytest.mark.parametrize("text", ["", "{", "[]", "null", '{"username": "u", "failures": "3", "retry_at": 1}',
-                                  '{"username": "u", "failures": -1, "retry_at": 1}',
-                                  '{"username": "u", "failures": true, "retry_at": 1}',
-                                  '{"username": "u", "failures": 2, "retry_at": "soon"}',
-                                  '{"username": "other", "failures": 2, "retry_at": 1}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        "null",
+        '{"username": "u", "failures": "3", "retry_at": 1}',
+        '{"username": "u", "failures": -1, "retry_at": 1}',
+        '{"username": "u", "failures": true, "retry_at": 1}',
+        '{"username": "u", "failures": 2, "retry_at": "soon"}',
+        '{"username": "other", "failures": 2, "retry_at": 1}',
+    ],
+)
 def test_an_unusable_file_reads_as_no_failures(tmp_path, text):
     store = LoginFailures(str(tmp_path), "u")
     store.path.write_text(text)
@@ -64,14 +72,19 @@ def test_boundaries_round_trip_per_account_and_protocol(tmp_path):
     assert Boundaries(str(tmp_path), "other", "LWM2M").load() is None
 
 
-@pytest.mark.parametrize("doc", [
-    "{", "[]", '{"account": "acc", "protocol": "LWM2M"}',
-    '{"account": "acc", "protocol": "LWM2M", "bounds": [1], "pages": 1, "page_seconds": 0.1, "complete": true}',
-    '{"account": "acc", "protocol": "LWM2M", "bounds": [""], "pages": 1, "page_seconds": 0.1, "complete": true}',
-    '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": -1, "page_seconds": 0.1, "complete": true}',
-    '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": 1, "page_seconds": "x", "complete": true}',
-    '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": 1, "page_seconds": 0.1, "complete": 1}',
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "{",
+        "[]",
+        '{"account": "acc", "protocol": "LWM2M"}',
+        '{"account": "acc", "protocol": "LWM2M", "bounds": [1], "pages": 1, "page_seconds": 0.1, "complete": true}',
+        '{"account": "acc", "protocol": "LWM2M", "bounds": [""], "pages": 1, "page_seconds": 0.1, "complete": true}',
+        '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": -1, "page_seconds": 0.1, "complete": true}',
+        '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": 1, "page_seconds": "x", "complete": true}',
+        '{"account": "acc", "protocol": "LWM2M", "bounds": [], "pages": 1, "page_seconds": 0.1, "complete": 1}',
+    ],
+)
 def test_unusable_boundaries_read_as_none(tmp_path, doc):
     from thingspace_exporter.state import Boundaries
 

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import responses
-
 from thingspace_exporter import transport as transport_mod
 from thingspace_exporter.errors import ApiError, Stopped
 from thingspace_exporter.transport import USER_AGENT, Transport
@@ -33,8 +32,12 @@ def make(metrics, stop):
 
 def test_retries_are_counted_under_the_endpoint_the_caller_names(tiny_server, make, metrics):
     """Not guessed from the URL: a path the transport has never heard of is counted as named."""
-    tiny_server.script = [{"status": 503, "body": b""}, {"body": {"ok": 1}},
-                          {"status": 502, "body": b""}, {"body": {"ok": 2}}]
+    tiny_server.script = [
+        {"status": 503, "body": b""},
+        {"body": {"ok": 1}},
+        {"status": 502, "body": b""},
+        {"body": {"ok": 2}},
+    ]
     t = make(tiny_server.url)
     t.request("campaign_devices", "GET", "/api/fota/v3/reports/a/campaigns/c/devices")
     t.request("licenses", "GET", "/api/fota/v3/devices/looks-like-devices")
@@ -89,8 +92,11 @@ def test_the_last_429_too_slows_the_shared_rate_and_holds_back_the_next_request(
 
 
 def test_a_429_holds_back_every_caller_not_just_the_retrying_one(tiny_server, make):
-    tiny_server.script = [*[{"body": {"ok": 1}}] * 10, {"status": 429, "headers": {"Retry-After": "1"}, "body": b""},
-                          {"body": {"ok": 1}}]
+    tiny_server.script = [
+        *[{"body": {"ok": 1}}] * 10,
+        {"status": 429, "headers": {"Retry-After": "1"}, "body": b""},
+        {"body": {"ok": 1}},
+    ]
     t = make(tiny_server.url)
     for _ in range(10):  # some traffic first, so the rate after the 429 is not a crawl
         t.request("devices", "GET", "/")
@@ -148,7 +154,9 @@ def test_html_503_is_parsed_as_non_json(tiny_server, make):
 
 
 def test_4xx_is_not_retried(tiny_server, make):
-    tiny_server.script = [{"status": 400, "body": {"errorCode": "INVALID_PARAMETER", "errorMessage": "Inactive account"}}]
+    tiny_server.script = [
+        {"status": 400, "body": {"errorCode": "INVALID_PARAMETER", "errorMessage": "Inactive account"}}
+    ]
     t = make(tiny_server.url)
     with pytest.raises(ApiError) as e:
         t.request("devices", "GET", "/x")
@@ -181,6 +189,7 @@ def test_timeout_then_success(tiny_server, make):
 
 def test_connection_refused_is_connection(make):
     import socket
+
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -220,8 +229,12 @@ def test_body_cut_short_is_a_connection_failure(tiny_server, make, metrics):
 
 
 def test_gzip_body_is_decoded(tiny_server, make):
-    tiny_server.script = [{"headers": {"Content-Encoding": "gzip", "Content-Type": "application/json"},
-                           "body": gzip.compress(b'{"a": 1}')}]
+    tiny_server.script = [
+        {
+            "headers": {"Content-Encoding": "gzip", "Content-Type": "application/json"},
+            "body": gzip.compress(b'{"a": 1}'),
+        }
+    ]
     assert make(tiny_server.url).request("devices", "GET", "/x") == b'{"a": 1}'
 
 
@@ -272,10 +285,14 @@ def test_retry_after_is_capped(monkeypatch):
 @responses.activate
 def test_no_secret_in_logs_or_errors_with_responses(metrics, stop, log_stream):
     from thingspace_exporter.logs import redactor
+
     secret = "transport-secret-value-xyz"
     redactor.add(secret)
-    responses.post(BASE + "/api/ts/v1/oauth2/token", status=401,
-                   json={"error": "invalid_client", "error_description": f"bad key {secret}"})
+    responses.post(
+        BASE + "/api/ts/v1/oauth2/token",
+        status=401,
+        json={"error": "invalid_client", "error_description": f"bad key {secret}"},
+    )
     t = Transport(BASE, metrics, stop)
     with pytest.raises(ApiError) as e:
         t.request("token", "POST", "/api/ts/v1/oauth2/token", auth=("id", secret))

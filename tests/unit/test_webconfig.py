@@ -6,9 +6,9 @@ import ssl
 
 import bcrypt
 import pytest
+from thingspace_exporter.webconfig import WebConfigError, load, parse
 
 from tests.pki import make_pki
-from thingspace_exporter.webconfig import WebConfigError, load, parse
 
 HASH = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(4)).decode()
 
@@ -34,7 +34,8 @@ def test_tls_with_client_certificates_and_paths_relative_to_the_file(pki):
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n"
         "  min_version: TLS13\n  client_allowed_sans: [scraper]\n"
         f"basic_auth_users:\n  prometheus: {HASH}\n"
-        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000\n")
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n    Strict-Transport-Security: max-age=31536000\n"
+    )
     config = load(str(pki / "web.yml"))
     assert config.ssl_context.verify_mode == ssl.CERT_REQUIRED  # the default once a CA is given
     assert config.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_3
@@ -44,38 +45,93 @@ def test_tls_with_client_certificates_and_paths_relative_to_the_file(pki):
 
 
 def test_client_certificates_verified_if_given(pki):
-    config = parse({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key",
-                                          "client_ca_file": "ca.crt", "client_auth_type": "VerifyClientCertIfGiven"}}, pki)
+    config = parse(
+        {
+            "tls_server_config": {
+                "cert_file": "server.crt",
+                "key_file": "server.key",
+                "client_ca_file": "ca.crt",
+                "client_auth_type": "VerifyClientCertIfGiven",
+            }
+        },
+        pki,
+    )
     assert config.ssl_context.verify_mode == ssl.CERT_OPTIONAL
     assert config.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_2  # exporter-toolkit's default
 
 
-@pytest.mark.parametrize("doc,where", [
-    ([1], "the file: expected a mapping"),
-    ({"tls_config": {}}, "unknown key 'tls_config'"),
-    ({"tls_server_config": {"cert_file": "server.crt"}}, "cert_file and key_file are both required"),
-    ({"tls_server_config": {"cert_file": "nope.crt", "key_file": "server.key"}}, "tls_server_config.cert_file:"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "client.key"}}, "not a matching PEM"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key",
-                            "client_auth_type": "RequireAndVerifyClientCert"}}, "client_ca_file: required"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key",
-                            "client_auth_type": "RequireAnyClientCert", "client_ca_file": "ca.crt"}}, "not supported"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key",
-                            "client_auth_type": "Sometimes"}}, "client_auth_type: unknown value"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key", "min_version": "SSL3"}},
-     "min_version: unknown value"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key",
-                            "client_ca_file": "server.key"}}, "client_ca_file: no PEM certificate"),
-    ({"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key",
-                            "cipher_suites": ["TLS_AES_128_GCM_SHA256"]}}, "cipher_suites: not supported"),
-    ({"basic_auth_users": {"prometheus": "plain-text-password"}}, "basic_auth_users.prometheus: not a bcrypt hash"),
-    ({"basic_auth_users": {"a:b": HASH}}, "without ':'"),
-    ({"basic_auth_users": ["prometheus"]}, "basic_auth_users: expected a mapping"),
-    ({"http_server_config": {"headers": {"Server": "x"}}}, "'Server' cannot be set"),
-    ({"http_server_config": {"headers": {"X-Frame-Options": "allow"}}}, "X-Frame-Options: invalid value"),
-    ({"http_server_config": {"headers": {"X-XSS-Protection": "1\r\nSet-Cookie: a=b"}}}, "invalid value"),
-    ({"http_server_config": {"http3": True}}, "unknown key 'http3'"),
-])
+@pytest.mark.parametrize(
+    "doc,where",
+    [
+        ([1], "the file: expected a mapping"),
+        ({"tls_config": {}}, "unknown key 'tls_config'"),
+        ({"tls_server_config": {"cert_file": "server.crt"}}, "cert_file and key_file are both required"),
+        ({"tls_server_config": {"cert_file": "nope.crt", "key_file": "server.key"}}, "tls_server_config.cert_file:"),
+        ({"tls_server_config": {"cert_file": "server.crt", "key_file": "client.key"}}, "not a matching PEM"),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "client_auth_type": "RequireAndVerifyClientCert",
+                }
+            },
+            "client_ca_file: required",
+        ),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "client_auth_type": "RequireAnyClientCert",
+                    "client_ca_file": "ca.crt",
+                }
+            },
+            "not supported",
+        ),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "client_auth_type": "Sometimes",
+                }
+            },
+            "client_auth_type: unknown value",
+        ),
+        (
+            {"tls_server_config": {"cert_file": "server.crt", "key_file": "server.key", "min_version": "SSL3"}},
+            "min_version: unknown value",
+        ),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "client_ca_file": "server.key",
+                }
+            },
+            "client_ca_file: no PEM certificate",
+        ),
+        (
+            {
+                "tls_server_config": {
+                    "cert_file": "server.crt",
+                    "key_file": "server.key",
+                    "cipher_suites": ["TLS_AES_128_GCM_SHA256"],
+                }
+            },
+            "cipher_suites: not supported",
+        ),
+        ({"basic_auth_users": {"prometheus": "plain-text-password"}}, "basic_auth_users.prometheus: not a bcrypt hash"),
+        ({"basic_auth_users": {"a:b": HASH}}, "without ':'"),
+        ({"basic_auth_users": ["prometheus"]}, "basic_auth_users: expected a mapping"),
+        ({"http_server_config": {"headers": {"Server": "x"}}}, "'Server' cannot be set"),
+        ({"http_server_config": {"headers": {"X-Frame-Options": "allow"}}}, "X-Frame-Options: invalid value"),
+        ({"http_server_config": {"headers": {"X-XSS-Protection": "1\r\nSet-Cookie: a=b"}}}, "invalid value"),
+        ({"http_server_config": {"http3": True}}, "unknown key 'http3'"),
+    ],
+)
 def test_problems_are_named_in_one_line(pki, doc, where):
     with pytest.raises(WebConfigError) as e:
         parse(doc, pki)

@@ -17,12 +17,21 @@ USERNAME = "uws-user"
 PASSWORD = "uws-password-P4SSW0RD-value"
 ACCOUNT = "0000123456-00001"
 
+
 def device(imei: str = "350000000000001", **fields: Any) -> dict[str, Any]:
     """A device object as the API sends it; pass field=... to override, field=DROP to omit."""
     d: dict[str, Any] = {
-        "deviceId": imei, "mdn": "5551234567", "make": "NORDIC SEMICONDUCTOR ASA", "model": "NRF9160",
-        "firmware": "fw-1", "fotaEligible": True, "licenseAssigned": True, "status": "Active",
-        "protocol": "LWM2M", "softwareList": [], "filesList": [],
+        "deviceId": imei,
+        "mdn": "5551234567",
+        "make": "NORDIC SEMICONDUCTOR ASA",
+        "model": "NRF9160",
+        "firmware": "fw-1",
+        "fotaEligible": True,
+        "licenseAssigned": True,
+        "status": "Active",
+        "protocol": "LWM2M",
+        "softwareList": [],
+        "filesList": [],
         "createTime": "2020-06-15 05:29:25.352 +0000 UTC",
         "lastConnectionTime": "2021-09-29 07:43:08.181 +0000 UTC",
     }
@@ -40,12 +49,12 @@ DROP = object()
 AUTO = object()
 
 
-def page(devices: list[dict] | None, more: Any = False, cursor: Any = AUTO,
-         account: str = "0000123456-00001", **extra: Any) -> dict[str, Any]:
+def page(
+    devices: list[dict] | None, more: Any = False, cursor: Any = AUTO, account: str = "0000123456-00001", **extra: Any
+) -> dict[str, Any]:
     """A device-list page. cursor: AUTO (last device id when more data follows, else "0"),
     DROP (omit the field) or any value (None included) to send as is."""
-    doc: dict[str, Any] = {"accountName": account, "maxPageSize": 1000, "hasMoreData": more,
-                           "deviceList": devices}
+    doc: dict[str, Any] = {"accountName": account, "maxPageSize": 1000, "hasMoreData": more, "deviceList": devices}
     if cursor is AUTO:
         cursor = devices[-1]["deviceId"] if (more is True and devices) else "0"
     if cursor is not DROP:
@@ -81,8 +90,9 @@ class TinyServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with outer.lock:
-                    outer.requests.append({"method": self.command, "path": self.path,
-                                           "headers": dict(self.headers), "body": body})
+                    outer.requests.append(
+                        {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                    )
                     reply = outer.script.pop(0) if len(outer.script) > 1 else (outer.script or [{}])[0]
                 if reply.get("hang"):
                     outer.release.wait(reply["hang"])
@@ -95,7 +105,7 @@ class TinyServer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if "cut" in reply:  # promise the whole body, send part of it, hang up
-                    data = data[:reply["cut"]]
+                    data = data[: reply["cut"]]
                     self.close_connection = True
                 try:
                     self.wfile.write(data)
@@ -107,8 +117,7 @@ class TinyServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:

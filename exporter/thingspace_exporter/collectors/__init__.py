@@ -16,11 +16,19 @@ from ..config import Settings
 from . import campaigns, devices, firmware, licenses
 from .base import Collector, Context
 
-CLASSES = {"devices": devices.DevicesCollector, "firmware": firmware.FirmwareCollector,
-           "licenses": licenses.LicensesCollector, "campaigns": campaigns.CampaignsCollector}
+CLASSES = {
+    "devices": devices.DevicesCollector,
+    "firmware": firmware.FirmwareCollector,
+    "licenses": licenses.LicensesCollector,
+    "campaigns": campaigns.CampaignsCollector,
+}
 # The families of every collector, by name, in order: rendering needs no client.
-FAMILIES = {"devices": devices.families, "firmware": firmware.families, "licenses": licenses.families,
-            "campaigns": campaigns.families}
+FAMILIES = {
+    "devices": devices.families,
+    "firmware": firmware.families,
+    "licenses": licenses.families,
+    "campaigns": campaigns.families,
+}
 assert tuple(CLASSES) == tuple(FAMILIES) == NAMES
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -19,8 +20,16 @@ from .base import Context
 
 # The SDKs' enum: one request chain each, since the endpoint wants a status. New ones may appear;
 # only these can be asked for.
-STATUSES = ("CampaignRequestPending", "CampaignRequestFailed", "CampaignRequestQueued", "CampaignScheduled",
-            "CampaignEnded", "CampaignCancelled", "CampaignAborted", "CampaignFailed")
+STATUSES = (
+    "CampaignRequestPending",
+    "CampaignRequestFailed",
+    "CampaignRequestQueued",
+    "CampaignScheduled",
+    "CampaignEnded",
+    "CampaignCancelled",
+    "CampaignAborted",
+    "CampaignFailed",
+)
 RUNNING = "CampaignScheduled"  # accepted, and running until its end date
 
 
@@ -52,13 +61,20 @@ class CampaignsCollector:
     def collect(self, account: str, deadline: float, context: Context) -> CampaignData:
         by_status, running = {}, []
         for status in STATUSES:
-            campaigns = [c for page in cursor_pages(
-                lambda cursor, s=status: self.client.campaign_page(account, s, cursor, deadline),
-                "campaignList", "lastSeenCampaignId", "campaigns") for c in page]
+            campaigns = [
+                c
+                for page in cursor_pages(
+                    lambda cursor, s=status: self.client.campaign_page(account, s, cursor, deadline),
+                    "campaignList",
+                    "lastSeenCampaignId",
+                    "campaigns",
+                )
+                for c in page
+            ]
             by_status[status] = len(campaigns)
             if status == RUNNING:
                 running = campaigns
-        drilled = tuple(self._drill(account, c, deadline) for c in running[:self.limit])
+        drilled = tuple(self._drill(account, c, deadline) for c in running[: self.limit])
         return CampaignData(by_status, drilled, max(0, len(running) - self.limit))
 
     def _drill(self, account: str, campaign: Any, deadline: float) -> RunningCampaign:
@@ -66,13 +82,24 @@ class CampaignsCollector:
         if not ident:
             raise ApiError("bad_page", "a running campaign without an id", "campaigns")
         devices: Counter = Counter()
-        for page in cursor_pages(lambda cursor: self.client.campaign_device_page(account, ident, cursor, deadline),
-                                 "deviceList", "lastSeenDeviceId", "campaign_devices"):
+        for page in cursor_pages(
+            lambda cursor: self.client.campaign_device_page(account, ident, cursor, deadline),
+            "deviceList",
+            "lastSeenDeviceId",
+            "campaign_devices",
+        ):
             if self.stop.is_set():
                 raise Stopped()
             devices.update(text(d.status) for d in page)
-        return RunningCampaign(ident, text(campaign.campaignName), text(campaign.make), text(campaign.model),
-                               text(campaign.firmwareFrom), text(campaign.firmwareTo), dict(devices))
+        return RunningCampaign(
+            ident,
+            text(campaign.campaignName),
+            text(campaign.make),
+            text(campaign.model),
+            text(campaign.firmwareFrom),
+            text(campaign.firmwareTo),
+            dict(devices),
+        )
 
     def families(self, snapshots: Sequence[Snapshot]) -> Iterator[Metric]:
         return families(snapshots)
@@ -83,14 +110,17 @@ class CampaignsCollector:
 
 
 def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
-    campaigns = GaugeMetricFamily("thingspace_campaigns", f"Firmware campaigns by status. {BG}",
-                                  labels=["account", "status"])
+    campaigns = GaugeMetricFamily(
+        "thingspace_campaigns", f"Firmware campaigns by status. {BG}", labels=["account", "status"]
+    )
     devices = GaugeMetricFamily(
-        "thingspace_campaign_devices", f"Devices of a running campaign by upgrade status. {BG}",
+        "thingspace_campaign_devices",
+        f"Devices of a running campaign by upgrade status. {BG}",
         labels=["account", "campaign_id", "campaign_name", "status"],
     )
     info = GaugeMetricFamily(
-        "thingspace_campaign_info", f"What a running campaign upgrades (always 1). {BG}",
+        "thingspace_campaign_info",
+        f"What a running campaign upgrades (always 1). {BG}",
         labels=["account", "campaign_id", "campaign_name", "make", "model", "firmware_from", "firmware_to"],
     )
     skipped = GaugeMetricFamily(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
@@ -29,8 +30,11 @@ class DevicesCollector:
         self.stalest = settings.stalest_devices
         # what each account's last listing learnt; with THINGSPACE_STATE_DIR, from before a
         # restart too, so that the first listing after one is already parallel
-        self.stores = {a: Boundaries(settings.state_dir, a, settings.protocol) for a in settings.owned_accounts} \
-            if settings.state_dir else {}
+        self.stores = (
+            {a: Boundaries(settings.state_dir, a, settings.protocol) for a in settings.owned_accounts}
+            if settings.state_dir
+            else {}
+        )
         self.listings: dict[str, Listing] = {}
         for account, store in self.stores.items():
             if (known := store.load()) is not None:
@@ -74,8 +78,9 @@ class DevicesCollector:
         if known and known.bounds and workers > 1:
             log.debug("listing", mode="parallel", segments=len(known.bounds) + 1, complete_before=known.complete)
             try:
-                return list_parallel(fetch, self.buckets, list(known.bounds), workers, self.stop, progress,
-                                     self.stalest, seen)
+                return list_parallel(
+                    fetch, self.buckets, list(known.bounds), workers, self.stop, progress, self.stalest, seen
+                )
             except ApiError as exc:
                 if exc.reason == "deadline":
                     raise
@@ -119,7 +124,8 @@ def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
         labels=["account", "protocol"],
     )
     software = GaugeMetricFamily(
-        "thingspace_device_software", f"Devices with the named software version installed. {BG}",
+        "thingspace_device_software",
+        f"Devices with the named software version installed. {BG}",
         labels=["account", "name", "version"],
     )
     unknown = GaugeMetricFamily(

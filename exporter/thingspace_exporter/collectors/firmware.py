@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -43,8 +44,14 @@ class FirmwareCollector:
         self.client = client
 
     def collect(self, account: str, deadline: float, context: Context) -> FirmwareData:
-        paths = tuple(sorted({(text(p.make), text(p.model), text(p.firmwareFrom), text(p.firmwareTo))
-                              for p in self.client.firmware(account, deadline)}))
+        paths = tuple(
+            sorted(
+                {
+                    (text(p.make), text(p.model), text(p.firmwareFrom), text(p.firmwareTo))
+                    for p in self.client.firmware(account, deadline)
+                }
+            )
+        )
         devices: AccountData | None = context.get("devices")
         return FirmwareData(paths, None if devices is None else upgradable(devices.devices, paths))
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -48,10 +49,10 @@ class LicensesCollector:
 
 
 def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
-    total = GaugeMetricFamily("thingspace_licenses", f"FOTA licences the account has bought. {BG}",
-                              labels=["account"])
-    used = GaugeMetricFamily("thingspace_licenses_used", f"FOTA licences of the account in use. {BG}",
-                             labels=["account"])
+    total = GaugeMetricFamily("thingspace_licenses", f"FOTA licences the account has bought. {BG}", labels=["account"])
+    used = GaugeMetricFamily(
+        "thingspace_licenses_used", f"FOTA licences of the account in use. {BG}", labels=["account"]
+    )
     for snap in snaps:
         total.add_metric([snap.account], snap.data.total)
         used.add_metric([snap.account], snap.data.used)

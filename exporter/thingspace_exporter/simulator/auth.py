@@ -3,13 +3,14 @@
 Returns error *descriptions* (status, body); the server only encodes them.
 Tokens come from ``secrets`` and are never logged.
 """
+
 from __future__ import annotations
 
 import base64
 import secrets
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 LOCKOUT_AFTER = 5
 
@@ -19,16 +20,31 @@ Reply = tuple[int, dict]
 def gateway_fault(code: str) -> Reply:
     """The API gateway's fault body (WSO2 style) for bearer-token problems."""
     if code == "900902":
-        return 401, {"fault": {"code": "900902", "message": "Missing Credentials",
-                               "description": "Required OAuth credentials not provided. Make sure your API "
-                                              "invocation call has a header: 'Authorization: Bearer ACCESS_TOKEN'"}}
+        return 401, {
+            "fault": {
+                "code": "900902",
+                "message": "Missing Credentials",
+                "description": "Required OAuth credentials not provided. Make sure your API "
+                "invocation call has a header: 'Authorization: Bearer ACCESS_TOKEN'",
+            }
+        }
     if code == "900906":
-        return 400, {"fault": {"code": "900906", "message": "No matching resource found in the API for the given request",
-                               "description": "Access failure for API: /api, version: v1. Check the API "
-                                              "documentation and add a proper REST resource path to the invocation URL"}}
-    return 401, {"fault": {"code": "900901", "message": "Invalid Credentials",
-                           "description": "Access failure for API: /api, version: v1 status: (900901) - Invalid "
-                                          "Credentials. Make sure you have provided the correct security credentials"}}
+        return 400, {
+            "fault": {
+                "code": "900906",
+                "message": "No matching resource found in the API for the given request",
+                "description": "Access failure for API: /api, version: v1. Check the API "
+                "documentation and add a proper REST resource path to the invocation URL",
+            }
+        }
+    return 401, {
+        "fault": {
+            "code": "900901",
+            "message": "Invalid Credentials",
+            "description": "Access failure for API: /api, version: v1 status: (900901) - Invalid "
+            "Credentials. Make sure you have provided the correct security credentials",
+        }
+    }
 
 
 SESSION_ERRORS = {
@@ -36,10 +52,11 @@ SESSION_ERRORS = {
     "invalid": ("UnifiedWebService.INPUT_INVALID.SessionToken.Invalid", "Session token is invalid"),
     "expired": ("UnifiedWebService.REQUEST_FAILED.SessionToken.Expired", "Session token has expired"),
 }
-LOGIN_FAILED = {"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED",
-                "errorMessage": "Invalid username or password"}
-LOGIN_LOCKED = {"errorCode": "UnifiedWebService.ACCOUNT_LOCKED",
-                "errorMessage": "User account is locked after repeated failed logins; contact support"}
+LOGIN_FAILED = {"errorCode": "UnifiedWebService.AUTHENTICATION_FAILED", "errorMessage": "Invalid username or password"}
+LOGIN_LOCKED = {
+    "errorCode": "UnifiedWebService.ACCOUNT_LOCKED",
+    "errorMessage": "User account is locked after repeated failed logins; contact support",
+}
 
 
 def _same(given: str, expected: str) -> bool:
@@ -47,9 +64,17 @@ def _same(given: str, expected: str) -> bool:
 
 
 class Auth:
-    def __init__(self, client_id: str, client_secret: str, username: str, password: str,
-                 token_ttl: float = 3600.0, session_idle: float = 1200.0,
-                 session_error_status: int = 400, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        username: str,
+        password: str,
+        token_ttl: float = 3600.0,
+        session_idle: float = 1200.0,
+        session_error_status: int = 400,
+        clock: Callable[[], float] = time.time,
+    ):
         self._client = (client_id, client_secret)
         self._user = (username, password)
         self.token_ttl = token_ttl
@@ -77,9 +102,12 @@ class Auth:
                 self._token = secrets.token_urlsafe(24)
                 self._token_expiry = now + self.token_ttl
             # Same token inside its lifetime, so expires_in shrinks.
-            return 200, {"access_token": self._token, "token_type": "Bearer",
-                         "expires_in": max(0, int(self._token_expiry - now)),
-                         "scope": "discovery:read_profile service_profile:read"}
+            return 200, {
+                "access_token": self._token,
+                "token_type": "Bearer",
+                "expires_in": max(0, int(self._token_expiry - now)),
+                "scope": "discovery:read_profile service_profile:read",
+            }
 
     def _client_ok(self, authorization: str | None) -> bool:
         if not authorization or not authorization.lower().startswith("basic "):
@@ -96,8 +124,11 @@ class Auth:
         if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
             return gateway_fault("900902")
         with self._lock:
-            ok = self._token is not None and self._clock() < self._token_expiry and \
-                _same(authorization[7:].strip(), self._token)
+            ok = (
+                self._token is not None
+                and self._clock() < self._token_expiry
+                and _same(authorization[7:].strip(), self._token)
+            )
         return None if ok else gateway_fault("900901")
 
     def expire_token(self) -> None:
@@ -109,8 +140,10 @@ class Auth:
         user = body.get("username") if isinstance(body, dict) else None
         password = body.get("password") if isinstance(body, dict) else None
         if not isinstance(user, str) or not isinstance(password, str):
-            return 400, {"errorCode": "UnifiedWebService.INPUT_INVALID",
-                         "errorMessage": "username and password are required"}
+            return 400, {
+                "errorCode": "UnifiedWebService.INPUT_INVALID",
+                "errorMessage": "username and password are required",
+            }
         with self._lock:
             if self._failures.get(user, 0) >= LOCKOUT_AFTER:
                 self._failures[user] += 1

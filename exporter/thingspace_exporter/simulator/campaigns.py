@@ -27,6 +27,7 @@ Not Valid"). A missing or blank ``campaignStatus`` is 400 INVALID_PARAMETER;
 an unknown status value is an empty chain. An unknown campaign id is 400
 INVALID_PARAMETER "Invalid campaignId" (FOTA v3 documents its errors as 400).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -42,21 +43,47 @@ from .firmware import Path
 from .fleet import AccountFleet, rfc3339
 from .listing import invalid_parameter
 
-STATUSES = ("CampaignRequestPending", "CampaignRequestFailed", "CampaignRequestQueued", "CampaignScheduled",
-            "CampaignEnded", "CampaignCancelled", "CampaignAborted", "CampaignFailed")
+STATUSES = (
+    "CampaignRequestPending",
+    "CampaignRequestFailed",
+    "CampaignRequestQueued",
+    "CampaignScheduled",
+    "CampaignEnded",
+    "CampaignCancelled",
+    "CampaignAborted",
+    "CampaignFailed",
+)
 RUNNING = "CampaignScheduled"
 DEFAULT_COUNT = 8
 # The first campaigns' statuses, so even a small default has two running ones.
-DEFAULT_MIX = ("CampaignScheduled", "CampaignScheduled", "CampaignEnded", "CampaignEnded", "CampaignEnded",
-               "CampaignCancelled", "CampaignRequestPending", "CampaignFailed")
-_LATER = ((0.45, "CampaignEnded"), (0.65, "CampaignScheduled"), (0.73, "CampaignCancelled"),
-          (0.78, "CampaignAborted"), (0.83, "CampaignFailed"), (0.90, "CampaignRequestPending"),
-          (0.95, "CampaignRequestQueued"), (1.0, "CampaignRequestFailed"))
+DEFAULT_MIX = (
+    "CampaignScheduled",
+    "CampaignScheduled",
+    "CampaignEnded",
+    "CampaignEnded",
+    "CampaignEnded",
+    "CampaignCancelled",
+    "CampaignRequestPending",
+    "CampaignFailed",
+)
+_LATER = (
+    (0.45, "CampaignEnded"),
+    (0.65, "CampaignScheduled"),
+    (0.73, "CampaignCancelled"),
+    (0.78, "CampaignAborted"),
+    (0.83, "CampaignFailed"),
+    (0.90, "CampaignRequestPending"),
+    (0.95, "CampaignRequestQueued"),
+    (1.0, "CampaignRequestFailed"),
+)
 DEVICE_STATUSES = ("UpgradeFailed", "UpgradeSuccess", "UpgradePending", "DownloadPending", "DeviceAccepted")
 REASONS = {
     "UpgradeSuccess": ("Upgrade completed successfully",),
-    "UpgradeFailed": ("Firmware download failed: device not reachable", "Firmware install failed on the device",
-                      "Device rejected the firmware package"),
+    "UpgradeFailed": (
+        "Firmware download failed: device not reachable",
+        "Firmware install failed on the device",
+        "Device rejected the firmware package",
+    ),
     "UpgradePending": ("Upgrade pending, the device upgrade is estimated to be scheduled for {when}",),
     "DownloadPending": ("Waiting for the device to download the firmware package",),
     "DeviceAccepted": ("Device accepted the campaign",),
@@ -73,18 +100,29 @@ class Campaign:
     path: Path
     start_date: str
     end_date: str
-    wanted: int    # device count before the fleet caps it
+    wanted: int  # device count before the fleet caps it
     failed: float  # seeded share of devices in UpgradeFailed
-    done: float    # seeded share completed (at generation 0 for a running campaign)
+    done: float  # seeded share completed (at generation 0 for a running campaign)
     key: int
     members: list[int] | None = None  # slot indexes, ascending; filled on first use
 
     def record(self, account: str) -> dict:
         p = self.path
-        return {"accountName": account, "id": self.id, "campaignName": self.name, "firmwareName": p.name,
-                "firmwareFrom": p.firmware_from, "firmwareTo": p.firmware_to, "make": p.make, "model": p.model,
-                "protocol": p.protocol, "startDate": self.start_date, "endDate": self.end_date,
-                "campaignTimeWindowList": [{"startTime": 18, "endTime": 22}], "status": self.status}
+        return {
+            "accountName": account,
+            "id": self.id,
+            "campaignName": self.name,
+            "firmwareName": p.name,
+            "firmwareFrom": p.firmware_from,
+            "firmwareTo": p.firmware_to,
+            "make": p.make,
+            "model": p.model,
+            "protocol": p.protocol,
+            "startDate": self.start_date,
+            "endDate": self.end_date,
+            "campaignTimeWindowList": [{"startTime": 18, "endTime": 22}],
+            "status": self.status,
+        }
 
 
 @dataclass(frozen=True)
@@ -132,8 +170,15 @@ def _pick(u: float) -> str:
 class Book:
     """One account's campaigns, their device lists and status overrides."""
 
-    def __init__(self, seed: int, fleet: AccountFleet, paths: tuple[Path, ...], spec: int | dict[str, int],
-                 devices: int | None, created: float):
+    def __init__(
+        self,
+        seed: int,
+        fleet: AccountFleet,
+        paths: tuple[Path, ...],
+        spec: int | dict[str, int],
+        devices: int | None,
+        created: float,
+    ):
         self.fleet = fleet
         self.failed_share: dict[str, float] = {}  # campaign id -> override
         self.running_failed_share: float | None = None  # override for every running campaign
@@ -143,14 +188,32 @@ class Book:
         for i, status in enumerate(statuses_for(spec, r) if paths else []):
             c = _rng(seed, fleet.account, "campaign", i)
             path = paths[c.randrange(len(paths))]
-            cid = str(uuid.UUID(bytes=hashlib.blake2b(f"{seed}:{fleet.account}:campaign:{i}".encode(),
-                                                      digest_size=16).digest(), version=4))
+            cid = str(
+                uuid.UUID(
+                    bytes=hashlib.blake2b(f"{seed}:{fleet.account}:campaign:{i}".encode(), digest_size=16).digest(),
+                    version=4,
+                )
+            )
             start, end = _dates(status, created, c)
-            wanted = 0 if status == "CampaignRequestFailed" else (devices if devices is not None else c.randint(20, 400))
+            wanted = (
+                0 if status == "CampaignRequestFailed" else (devices if devices is not None else c.randint(20, 400))
+            )
             failed = 0.6 + 0.35 * c.random() if status == "CampaignFailed" else 0.01 + 0.05 * c.random()
             done = 0.2 + 0.5 * c.random()
-            campaigns.append(Campaign(cid, f"{path.model} {path.firmware_to} wave {i + 1}", status, path,
-                                      start, end, wanted, failed, done, c.getrandbits(64)))
+            campaigns.append(
+                Campaign(
+                    cid,
+                    f"{path.model} {path.firmware_to} wave {i + 1}",
+                    status,
+                    path,
+                    start,
+                    end,
+                    wanted,
+                    failed,
+                    done,
+                    c.getrandbits(64),
+                )
+            )
         campaigns.sort(key=lambda c: c.id)
         self.campaigns: tuple[Campaign, ...] = tuple(campaigns)
         self.by_id = {c.id: c for c in campaigns}
@@ -188,8 +251,13 @@ class Book:
         if c.status == RUNNING:
             done = max(0.0, min(1.0 - f, c.done + PROGRESS_PER_GEN * gen))
             rest = 1.0 - f - done
-            return [("UpgradeFailed", f), ("UpgradeSuccess", done), ("UpgradePending", 0.4 * rest),
-                    ("DownloadPending", 0.4 * rest), ("DeviceAccepted", 0.2 * rest)]
+            return [
+                ("UpgradeFailed", f),
+                ("UpgradeSuccess", done),
+                ("UpgradePending", 0.4 * rest),
+                ("DownloadPending", 0.4 * rest),
+                ("DeviceAccepted", 0.2 * rest),
+            ]
         if c.status in ("CampaignEnded", "CampaignFailed"):
             return [("UpgradeFailed", f), ("UpgradeSuccess", 1.0 - f)]
         if c.status in ("CampaignCancelled", "CampaignAborted"):
@@ -205,7 +273,7 @@ class Book:
         out = [""] * len(members)
         pos = 0
         for (status, _), n in zip(self.shares(c, gen), counts):
-            for k in order[pos:pos + n]:
+            for k in order[pos : pos + n]:
                 out[k] = status
             pos += n
         return out
@@ -221,7 +289,7 @@ class Book:
             if cursor not in self.by_id:
                 raise invalid_parameter("LastSeenCampaignId Not Valid")
             start = bisect.bisect_right([c.id for c in chain], cursor)
-        items = chain[start:start + page_size]
+        items = chain[start : start + page_size]
         more = start + page_size < len(chain)
         body = {"hasMoreData": more, "lastSeenCampaignId": items[-1].id if more else "0"}
         return self._with_list(body, "campaignList", [c.record(self.fleet.account) for c in items])
@@ -241,20 +309,29 @@ class Book:
             start += 1
         statuses = self.statuses(c, gen)
         now = gen_times[gen]
-        devices = [self._device(c, members[k], statuses[k], now) for k in range(start, min(start + page_size, len(members)))]
+        devices = [
+            self._device(c, members[k], statuses[k], now) for k in range(start, min(start + page_size, len(members)))
+        ]
         more = start + page_size < len(members)
-        body = {"totalDevice": len(members), "hasMoreData": more, "maxPageSize": page_size,
-                "lastSeenDeviceId": devices[-1]["deviceId"] if more else "0"}
+        body = {
+            "totalDevice": len(members),
+            "hasMoreData": more,
+            "maxPageSize": page_size,
+            "lastSeenDeviceId": devices[-1]["deviceId"] if more else "0",
+        }
         return self._with_list(body, "deviceList", devices)
 
     def _device(self, c: Campaign, idx: int, status: str, now: float) -> dict:
         h = hash_of(c.key ^ 0x5A5A, idx)
         reasons = REASONS.get(status, ("",))
         updated = now - 60 - h % (3 * _DAY)
-        d = {"deviceId": self.fleet.imei(idx), "status": status,
-             "resultReason": reasons[h % len(reasons)].format(when=_date(now + _DAY)),
-             "updatedTime": rfc3339(int(updated), h % 10**9, 3),
-             "recentAttemptTime": rfc3339(int(updated), h % 10**9, 2)}
+        d = {
+            "deviceId": self.fleet.imei(idx),
+            "status": status,
+            "resultReason": reasons[h % len(reasons)].format(when=_date(now + _DAY)),
+            "updatedTime": rfc3339(int(updated), h % 10**9, 3),
+            "recentAttemptTime": rfc3339(int(updated), h % 10**9, 2),
+        }
         if status in ("UpgradePending", "DownloadPending", "DeviceAccepted"):
             d["nextAttemptTime"] = rfc3339(int(now + 3600 + h % _DAY), 0, 0)
         return d
@@ -271,9 +348,20 @@ class Book:
         by_status = dict.fromkeys(STATUSES, 0)
         for c in self.campaigns:
             by_status[c.status] = by_status.get(c.status, 0) + 1
-        facts = {c.id: CampaignFacts(c.id, c.name, c.status, c.path.make, c.path.model, c.path.firmware_from,
-                                     c.path.firmware_to, c.path.protocol, Counter(self.statuses(c, gen)))
-                 for c in self.campaigns}
+        facts = {
+            c.id: CampaignFacts(
+                c.id,
+                c.name,
+                c.status,
+                c.path.make,
+                c.path.model,
+                c.path.firmware_from,
+                c.path.firmware_to,
+                c.path.protocol,
+                Counter(self.statuses(c, gen)),
+            )
+            for c in self.campaigns
+        }
         return CampaignTruth(by_status, facts)
 
 
@@ -287,7 +375,7 @@ def _largest_remainder(shares: list[float], n: int) -> list[int]:
     exact = [n * s / total for s in shares]
     counts = [int(x) for x in exact]
     by_rest = sorted(range(len(shares)), key=lambda i: (-(exact[i] - counts[i]), i))
-    for i in by_rest[:n - sum(counts)]:
+    for i in by_rest[: n - sum(counts)]:
         counts[i] += 1
     return counts
 

@@ -1,4 +1,5 @@
 """``thingspace-simulator``: run the simulator as a local server for demos."""
+
 from __future__ import annotations
 
 import argparse
@@ -107,13 +108,19 @@ def _scheduled(text: str) -> tuple[str, str, int, int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="thingspace-simulator",
-                                description="Local simulator of the ThingSpace OAuth, M2M session and read-only FOTA v3 APIs: "
-                                            "device list, firmware, subscriptions (licences) and campaign reports.")
+    p = argparse.ArgumentParser(
+        prog="thingspace-simulator",
+        description="Local simulator of the ThingSpace OAuth, M2M session and read-only FOTA v3 APIs: "
+        "device list, firmware, subscriptions (licences) and campaign reports.",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--accounts", type=_accounts, default={"0000123456-00001": 2500},
-                   help="ACCOUNT=COUNT[,ACCOUNT=COUNT...] (default 0000123456-00001=2500)")
+    p.add_argument(
+        "--accounts",
+        type=_accounts,
+        default={"0000123456-00001": 2500},
+        help="ACCOUNT=COUNT[,ACCOUNT=COUNT...] (default 0000123456-00001=2500)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--client-id", default="demo-client")
     p.add_argument("--client-secret", default="demo-secret")
@@ -124,35 +131,90 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--session-error-status", type=int, default=400, choices=(400, 401, 403))
     p.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     p.add_argument("--page-size", type=int, default=1000)
-    p.add_argument("--tile", type=_positive, default=None, metavar="N",
-                   help="device records repeat every N devices (IMEIs and churn stay per device): a page of a "
-                        "multi-million-device account costs microseconds per device, for benchmarks")
-    p.add_argument("--campaigns", type=_campaigns, default=None, metavar="N|ACCOUNT=N[,...]",
-                   help="firmware campaigns per account (default 8: two running, CampaignScheduled, the rest "
-                        "ended, cancelled, pending or failed; more are drawn from a seeded mix)")
-    p.add_argument("--campaign-devices", type=_count, default=None, metavar="N",
-                   help="devices per campaign (default seeded 20-400), capped by the account's devices of the model")
-    p.add_argument("--campaign-failed-share", type=_share, default=None, metavar="SHARE",
-                   help="share (0..1) of every running campaign's devices in UpgradeFailed (default seeded 1-6%%)")
-    p.add_argument("--campaign-page-size", type=_positive, default=50,
-                   help="campaigns per page of the campaign report (default 50)")
-    p.add_argument("--campaign-device-page-size", type=_positive, default=1000,
-                   help="devices per page of a campaign's device report (default 1000)")
-    p.add_argument("--licenses", type=_licenses, default=None, metavar="ACCOUNT=COUNT|RATIO[,...]",
-                   help="licence total per account, or a usage ratio such as 0.97 held as the fleet churns "
-                        "(default: the devices with a licence plus a seeded 10-50%% headroom, in blocks of 100)")
+    p.add_argument(
+        "--tile",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="device records repeat every N devices (IMEIs and churn stay per device): a page of a "
+        "multi-million-device account costs microseconds per device, for benchmarks",
+    )
+    p.add_argument(
+        "--campaigns",
+        type=_campaigns,
+        default=None,
+        metavar="N|ACCOUNT=N[,...]",
+        help="firmware campaigns per account (default 8: two running, CampaignScheduled, the rest "
+        "ended, cancelled, pending or failed; more are drawn from a seeded mix)",
+    )
+    p.add_argument(
+        "--campaign-devices",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="devices per campaign (default seeded 20-400), capped by the account's devices of the model",
+    )
+    p.add_argument(
+        "--campaign-failed-share",
+        type=_share,
+        default=None,
+        metavar="SHARE",
+        help="share (0..1) of every running campaign's devices in UpgradeFailed (default seeded 1-6%%)",
+    )
+    p.add_argument(
+        "--campaign-page-size",
+        type=_positive,
+        default=50,
+        help="campaigns per page of the campaign report (default 50)",
+    )
+    p.add_argument(
+        "--campaign-device-page-size",
+        type=_positive,
+        default=1000,
+        help="devices per page of a campaign's device report (default 1000)",
+    )
+    p.add_argument(
+        "--licenses",
+        type=_licenses,
+        default=None,
+        metavar="ACCOUNT=COUNT|RATIO[,...]",
+        help="licence total per account, or a usage ratio such as 0.97 held as the fleet churns "
+        "(default: the devices with a licence plus a seeded 10-50%% headroom, in blocks of 100)",
+    )
     p.add_argument("--churn-seconds", type=float, default=0.0, help="advance the fleet every N seconds (0 = never)")
-    p.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND=RATE",
-                   help=f"inject a fault with this probability per request to the --fault-endpoints; kinds: {', '.join(KINDS)}")
-    p.add_argument("--fault-endpoints", type=_endpoints, default=("devices",), metavar="ENDPOINT[,...]",
-                   help="endpoints random --fault rates apply to (default devices; also firmware, subscriptions, "
-                        "campaigns, campaign_devices)")
-    p.add_argument("--schedule", type=_scheduled, action="append", default=[], metavar="KIND[:ENDPOINT]@AFTER[xCOUNT]",
-                   help="inject a fault into COUNT requests after skipping AFTER (repeatable); KIND[:ENDPOINT]@... "
-                        "targets another endpoint, e.g. server_error:campaigns@0x2 (default devices)")
-    p.add_argument("--rate-limit", type=_count, default=0, metavar="N",
-                   help="a hidden rate limit: at most N requests within any second, the rest answered 429 "
-                        "with Retry-After (default 0: none)")
+    p.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help=f"inject a fault with this probability per request to the --fault-endpoints; kinds: {', '.join(KINDS)}",
+    )
+    p.add_argument(
+        "--fault-endpoints",
+        type=_endpoints,
+        default=("devices",),
+        metavar="ENDPOINT[,...]",
+        help="endpoints random --fault rates apply to (default devices; also firmware, subscriptions, "
+        "campaigns, campaign_devices)",
+    )
+    p.add_argument(
+        "--schedule",
+        type=_scheduled,
+        action="append",
+        default=[],
+        metavar="KIND[:ENDPOINT]@AFTER[xCOUNT]",
+        help="inject a fault into COUNT requests after skipping AFTER (repeatable); KIND[:ENDPOINT]@... "
+        "targets another endpoint, e.g. server_error:campaigns@0x2 (default devices)",
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="a hidden rate limit: at most N requests within any second, the rest answered 429 "
+        "with Retry-After (default 0: none)",
+    )
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("-v", "--verbose", action="store_true", help="log one line per request to stderr")
     return p
@@ -160,19 +222,37 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    faults = Faults(dict(args.fault), seed=args.fault_seed, endpoints=args.fault_endpoints) \
-        if args.fault or args.schedule else None
+    faults = (
+        Faults(dict(args.fault), seed=args.fault_seed, endpoints=args.fault_endpoints)
+        if args.fault or args.schedule
+        else None
+    )
     for kind, endpoint, after, count in args.schedule:
         faults.schedule(kind, count=count, endpoint=endpoint, after=after)
-    sim = Simulator(args.accounts, seed=args.seed, client_id=args.client_id,
-                    client_secret=args.client_secret, username=args.username, password=args.password,
-                    token_ttl=args.token_ttl, session_idle=args.session_idle, latency=args.latency,
-                    page_size=args.page_size, faults=faults, churn_seconds=args.churn_seconds,
-                    session_error_status=args.session_error_status, verbose=args.verbose,
-                    campaigns=args.campaigns, campaign_devices=args.campaign_devices,
-                    campaign_failed_share=args.campaign_failed_share, campaign_page_size=args.campaign_page_size,
-                    campaign_device_page_size=args.campaign_device_page_size, licenses=args.licenses,
-                    rate_limit_per_second=args.rate_limit, tile=args.tile)
+    sim = Simulator(
+        args.accounts,
+        seed=args.seed,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        username=args.username,
+        password=args.password,
+        token_ttl=args.token_ttl,
+        session_idle=args.session_idle,
+        latency=args.latency,
+        page_size=args.page_size,
+        faults=faults,
+        churn_seconds=args.churn_seconds,
+        session_error_status=args.session_error_status,
+        verbose=args.verbose,
+        campaigns=args.campaigns,
+        campaign_devices=args.campaign_devices,
+        campaign_failed_share=args.campaign_failed_share,
+        campaign_page_size=args.campaign_page_size,
+        campaign_device_page_size=args.campaign_device_page_size,
+        licenses=args.licenses,
+        rate_limit_per_second=args.rate_limit,
+        tile=args.tile,
+    )
     try:
         url = sim.start(args.host, args.port)
     except OSError as err:

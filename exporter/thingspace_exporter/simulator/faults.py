@@ -11,13 +11,14 @@ paged endpoints (``PAGED``: their cursor and list keys); on firmware and
 subscriptions, which have no pages, scheduling one is refused and random rates
 skip them.
 """
+
 from __future__ import annotations
 
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import msgspec
 
@@ -29,8 +30,8 @@ from .replies import Response, json_reply
 class FaultContext:
     """What a fault needs from the request being answered."""
 
-    normal: Callable[[], Response]         # the reply without any fault
-    page: Callable[[], dict | Response]    # the page dict, or the error reply
+    normal: Callable[[], Response]  # the reply without any fault
+    page: Callable[[], dict | Response]  # the page dict, or the error reply
     cursor: str = "0"
     cursor_key: str = "lastSeenDeviceId"
     list_key: str = "deviceList"
@@ -48,8 +49,16 @@ def rate_limit(ctx: FaultContext) -> Response:
 
 def throttled(retry_after: int) -> Response:
     """The gateway's 429 (also what the simulator's hidden rate limit answers)."""
-    reply = json_reply(429, {"fault": {"code": "900802", "message": "Message throttled out",
-                                       "description": "You have exceeded your quota"}})
+    reply = json_reply(
+        429,
+        {
+            "fault": {
+                "code": "900802",
+                "message": "Message throttled out",
+                "description": "You have exceeded your quota",
+            }
+        },
+    )
     reply.headers["Retry-After"] = str(retry_after)
     return reply
 
@@ -59,8 +68,10 @@ def server_error(ctx: FaultContext) -> Response:
 
 
 def bad_gateway(ctx: FaultContext) -> Response:
-    return json_reply(502, {"fault": {"code": "101503", "message": "Runtime Error",
-                                      "description": "Error connecting to the back end"}})
+    return json_reply(
+        502,
+        {"fault": {"code": "101503", "message": "Runtime Error", "description": "Error connecting to the back end"}},
+    )
 
 
 def unavailable(ctx: FaultContext) -> Response:
@@ -68,13 +79,14 @@ def unavailable(ctx: FaultContext) -> Response:
 
 
 def gateway_timeout(ctx: FaultContext) -> Response:
-    return json_reply(504, {"fault": {"code": "101504", "message": "Runtime Error",
-                                      "description": "Send timeout"}})
+    return json_reply(504, {"fault": {"code": "101504", "message": "Runtime Error", "description": "Send timeout"}})
 
 
 def html_503(ctx: FaultContext) -> Response:
-    body = (b"<html><head><title>503 Service Temporarily Unavailable</title></head>"
-            b"<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>\n")
+    body = (
+        b"<html><head><title>503 Service Temporarily Unavailable</title></head>"
+        b"<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>\n"
+    )
     return Response(503, body, content_type="text/html")
 
 
@@ -121,6 +133,7 @@ def session_format(ctx: FaultContext) -> Response:
 def stuck_cursor(ctx: FaultContext) -> Response:
     def stick(page):
         return {**page, "hasMoreData": True, ctx.cursor_key: ctx.cursor}
+
     return _page_reply(ctx, stick)
 
 
@@ -128,6 +141,7 @@ def empty_page(ctx: FaultContext) -> Response:
     def empty(page):
         cursor = page[ctx.cursor_key] if page["hasMoreData"] else ctx.cursor
         return {**page, "hasMoreData": True, ctx.cursor_key: cursor, ctx.list_key: []}
+
     return _page_reply(ctx, empty)
 
 
@@ -145,16 +159,35 @@ def _page_reply(ctx: FaultContext, change: Callable[[dict], dict]) -> Response:
 
 
 KINDS: dict[str, Callable[[FaultContext], Response | None]] = {
-    f.__name__: f for f in (
-        rate_limit, server_error, bad_gateway, unavailable, gateway_timeout, html_503, slow,
-        timeout, malformed_json, truncated_json, token_expiry, session_expiry, session_invalid,
-        session_format, stuck_cursor, empty_page, invalid_cursor)
+    f.__name__: f
+    for f in (
+        rate_limit,
+        server_error,
+        bad_gateway,
+        unavailable,
+        gateway_timeout,
+        html_503,
+        slow,
+        timeout,
+        malformed_json,
+        truncated_json,
+        token_expiry,
+        session_expiry,
+        session_invalid,
+        session_format,
+        stuck_cursor,
+        empty_page,
+        invalid_cursor,
+    )
 }
 
 
 # endpoint -> (cursor key, list key) of its pages
-PAGED = {"devices": ("lastSeenDeviceId", "deviceList"), "campaigns": ("lastSeenCampaignId", "campaignList"),
-         "campaign_devices": ("lastSeenDeviceId", "deviceList")}
+PAGED = {
+    "devices": ("lastSeenDeviceId", "deviceList"),
+    "campaigns": ("lastSeenCampaignId", "campaignList"),
+    "campaign_devices": ("lastSeenDeviceId", "deviceList"),
+}
 ENDPOINTS = ("token", "login", "logout", "devices", "firmware", "subscriptions", "campaigns", "campaign_devices")
 PAGE_KINDS = frozenset({"stuck_cursor", "empty_page", "invalid_cursor"})
 UNPAGED = frozenset({"firmware", "subscriptions"})  # FOTA endpoints without pages
@@ -171,8 +204,7 @@ class _Scheduled:
 class Faults:
     """Which requests get which fault. Tests may change it while the server runs."""
 
-    def __init__(self, rates: dict[str, float] | None = None, seed: int = 0,
-                 endpoints: tuple[str, ...] = ("devices",)):
+    def __init__(self, rates: dict[str, float] | None = None, seed: int = 0, endpoints: tuple[str, ...] = ("devices",)):
         self.rates: dict[str, float] = dict(rates or {})
         for kind in self.rates:
             _check(kind)

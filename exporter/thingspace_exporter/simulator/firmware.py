@@ -12,6 +12,7 @@ Protocol filter: absent, empty or ``all`` lists every path; ``OMD-DM`` (also
 spelled ``OMADM``/``OMA-DM``) the device-management ones; ``LWM2M`` the LWM2M
 ones; any other value matches nothing (an empty list, like the device list).
 """
+
 from __future__ import annotations
 
 import calendar
@@ -23,13 +24,21 @@ from .fleet import MODELS, rfc3339
 
 # Which protocols each model's packages are published for.
 MODEL_PROTOCOLS = {
-    "NRF9160": ("LWM2M",), "BG96": ("LWM2M", "OMD-DM"), "BG96-NA": ("OMD-DM",),
-    "GM01Q": ("LWM2M",), "ME910C1": ("LWM2M", "OMD-DM"), "HL7800": ("LWM2M",),
+    "NRF9160": ("LWM2M",),
+    "BG96": ("LWM2M", "OMD-DM"),
+    "BG96-NA": ("OMD-DM",),
+    "GM01Q": ("LWM2M",),
+    "ME910C1": ("LWM2M", "OMD-DM"),
+    "HL7800": ("LWM2M",),
 }
 _ALIASES = {"OMADM": "OMD-DM", "OMA-DM": "OMD-DM"}
 _EPOCH = calendar.timegm((2020, 6, 1, 0, 0, 0, 0, 0, 0))  # launch dates hang off it
-_NOTES = ("", "", "Security fixes and modem stability improvements",
-          "Improves PSM power consumption; fixes LwM2M re-registration after network loss")
+_NOTES = (
+    "",
+    "",
+    "Security fixes and modem stability improvements",
+    "Improves PSM power consumption; fixes LwM2M re-registration after network loss",
+)
 
 
 class Path(NamedTuple):
@@ -43,10 +52,16 @@ class Path(NamedTuple):
     release_note: str
 
     def record(self) -> dict:
-        return {"firmwareName": self.name, "firmwareFrom": self.firmware_from,
-                "firmwareTo": self.firmware_to, "launchDate": self.launch_date,
-                "releaseNote": self.release_note, "model": self.model, "make": self.make,
-                "protocol": self.protocol}
+        return {
+            "firmwareName": self.name,
+            "firmwareFrom": self.firmware_from,
+            "firmwareTo": self.firmware_to,
+            "launchDate": self.launch_date,
+            "releaseNote": self.release_note,
+            "model": self.model,
+            "make": self.make,
+            "protocol": self.protocol,
+        }
 
 
 def protocol_filter(value: str | None) -> str | None:
@@ -70,12 +85,21 @@ def catalog(seed: int, account: str) -> tuple[Path, ...]:
             continue
         for protocol in MODEL_PROTOCOLS.get(model, ("LWM2M",)):
             # Device-management packages exist only for the last step.
-            for i, j in (steps if protocol == "LWM2M" else [(len(versions) - 2, len(versions) - 1)]):
+            for i, j in steps if protocol == "LWM2M" else [(len(versions) - 2, len(versions) - 1)]:
                 launched = _launch(seed, model, versions[j], j)
                 name = f"{make.replace(' ', '')}_{model}_{versions[i]}_{versions[j]}"
-                paths.append(Path(make, model, versions[i], versions[j], protocol,
-                                  name if protocol == "LWM2M" else name + "_DM",
-                                  launched, r.choice(_NOTES)))
+                paths.append(
+                    Path(
+                        make,
+                        model,
+                        versions[i],
+                        versions[j],
+                        protocol,
+                        name if protocol == "LWM2M" else name + "_DM",
+                        launched,
+                        r.choice(_NOTES),
+                    )
+                )
     return tuple(paths)
 
 

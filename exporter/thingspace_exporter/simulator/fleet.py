@@ -16,13 +16,14 @@ Protocol filter (the list endpoint's ``protocol`` query): a device matches P
 if P, compared case-insensitively, is one of its comma-split protocols.
 ``all``, empty or absent means no filter; an unknown value matches nothing.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import random
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import msgspec
 
@@ -39,40 +40,74 @@ _M64 = (1 << 64) - 1
 
 # (make, model, share, ((firmware oldest→newest, share), ...)): skewed like a real fleet.
 MODELS = (
-    ("NORDIC SEMICONDUCTOR ASA", "NRF9160", 0.36, (
-        ("mfw_nrf9160_1.2.3", 0.05), ("mfw_nrf9160_1.3.1", 0.15),
-        ("mfw_nrf9160_1.3.4", 0.5), ("mfw_nrf9160_1.3.5", 0.3))),
-    ("QUECTEL", "BG96", 0.18, (
-        ("BG96MAR02A07M1G", 0.1), ("BG96MAR02A10M1G", 0.3), ("BG96MAR04A04M1G", 0.6))),
-    ("QUECTEL", "BG96-NA", 0.05, (
-        ("BG96NAMAR02A09M1G_O_BETA0423A", 0.7), ("BG96NAR02A10M1G", 0.3))),
-    ("SEQUANS COMMUNICATIONS", "GM01Q", 0.14, (
-        ("SR1.2.0.0-10512", 0.65), ("SR1.2.0.2-10812", 0.35))),
-    ("TELIT", "ME910C1", 0.12, (
-        ("M0B.020009", 0.2), ("M0B.020011", 0.5), ("M0B.020012", 0.3))),
-    ("SIERRA WIRELESS", "HL7800", 0.15, (
-        ("HL7800.4.3.9.0", 0.05), ("HL7800.4.4.14.0", 0.25), ("HL7800.4.5.4.0", 0.45),
-        ("HL7800.4.6.9.4", 0.2), ("HL7800.4.7.0.0", 0.05))),
+    (
+        "NORDIC SEMICONDUCTOR ASA",
+        "NRF9160",
+        0.36,
+        (
+            ("mfw_nrf9160_1.2.3", 0.05),
+            ("mfw_nrf9160_1.3.1", 0.15),
+            ("mfw_nrf9160_1.3.4", 0.5),
+            ("mfw_nrf9160_1.3.5", 0.3),
+        ),
+    ),
+    ("QUECTEL", "BG96", 0.18, (("BG96MAR02A07M1G", 0.1), ("BG96MAR02A10M1G", 0.3), ("BG96MAR04A04M1G", 0.6))),
+    ("QUECTEL", "BG96-NA", 0.05, (("BG96NAMAR02A09M1G_O_BETA0423A", 0.7), ("BG96NAR02A10M1G", 0.3))),
+    ("SEQUANS COMMUNICATIONS", "GM01Q", 0.14, (("SR1.2.0.0-10512", 0.65), ("SR1.2.0.2-10812", 0.35))),
+    ("TELIT", "ME910C1", 0.12, (("M0B.020009", 0.2), ("M0B.020011", 0.5), ("M0B.020012", 0.3))),
+    (
+        "SIERRA WIRELESS",
+        "HL7800",
+        0.15,
+        (
+            ("HL7800.4.3.9.0", 0.05),
+            ("HL7800.4.4.14.0", 0.25),
+            ("HL7800.4.5.4.0", 0.45),
+            ("HL7800.4.6.9.4", 0.2),
+            ("HL7800.4.7.0.0", 0.05),
+        ),
+    ),
 )
 
 SOFTWARE = {
     "NORDIC SEMICONDUCTOR ASA": (
         ("Sample OEM App", "nRF9160-2021-07-15-1.0"),
         ("Sample OEM Application", "nRF9160-2021-08-13-1.0"),
-        ("Verizon MDM IoT Nordic nRF9160", "1.0.0.11")),
+        ("Verizon MDM IoT Nordic nRF9160", "1.0.0.11"),
+    ),
     "QUECTEL": (
-        ("VZ_MDM_IOT", "0.14"), ("VZ_MDM_IOT", "0.15"),
+        ("VZ_MDM_IOT", "0.14"),
+        ("VZ_MDM_IOT", "0.15"),
         ("configfile-Quectel_QUECTEL BG96_hello-world.txt", "1.0"),
-        ("configfile-Quectel_QUECTEL BG96_imei-mdn.txt", "1.0")),
+        ("configfile-Quectel_QUECTEL BG96_imei-mdn.txt", "1.0"),
+    ),
 }
 DEFAULT_SOFTWARE = (("VZ_MDM_IOT", "0.14"), ("asset-tracker", "2.1.0"), ("asset-tracker", "2.2.0"))
 
 # (cumulative share, value); odd values are deliberate API quirks.
-STATUSES = ((0.50, "Active"), (0.72, "active"), (0.80, "ACTIVE"), (0.86, "suspended"),
-            (0.88, "Suspended"), (0.93, "pending"), (0.95, "Pending"), (0.97, "deactive"),
-            (0.98, "PreActive"), (0.99, "Ready"), (1.0, None))
-PROTOCOLS = ((0.78, "LWM2M"), (0.88, "HTTP,LWM2M"), (0.91, "NONE"), (0.94, "OMADM"),
-             (0.96, "HTTP"), (0.97, "LWM2M,OMADM"), (0.985, ""), (1.0, None))
+STATUSES = (
+    (0.50, "Active"),
+    (0.72, "active"),
+    (0.80, "ACTIVE"),
+    (0.86, "suspended"),
+    (0.88, "Suspended"),
+    (0.93, "pending"),
+    (0.95, "Pending"),
+    (0.97, "deactive"),
+    (0.98, "PreActive"),
+    (0.99, "Ready"),
+    (1.0, None),
+)
+PROTOCOLS = (
+    (0.78, "LWM2M"),
+    (0.88, "HTTP,LWM2M"),
+    (0.91, "NONE"),
+    (0.94, "OMADM"),
+    (0.96, "HTTP"),
+    (0.97, "LWM2M,OMADM"),
+    (0.985, ""),
+    (1.0, None),
+)
 _MISSING = object()  # marks a key the device omits entirely
 BOOLS = ((0.70, True), (0.94, False), (0.97, None), (1.0, _MISSING))
 UNKNOWN_LAST = ("N/A", "", _MISSING, "0001-01-01 00:00:00 +0000 UTC", "1900-01-01 00:00:00 +0000 UTC")
@@ -267,8 +302,14 @@ class AccountFleet:
         d["softwareList"] = _software(r, make, now)
         d["filesList"] = [{"name": "config.txt"}] if r.random() < 0.05 else []
         created = now - 86400 * (30 + 900 * r.random())
-        d["createTime"] = "0001-01-01 00:00:00 +0000 UTC" if r.random() < 0.1 else fmt(int(created), r.randrange(10**9), 3)
-        d["upgradeTime"] = "1900-01-01 00:00:00 +0000 UTC" if r.random() < 0.6 else go_time(int(created + 86400), r.randrange(10**9), 3)
+        d["createTime"] = (
+            "0001-01-01 00:00:00 +0000 UTC" if r.random() < 0.1 else fmt(int(created), r.randrange(10**9), 3)
+        )
+        d["upgradeTime"] = (
+            "1900-01-01 00:00:00 +0000 UTC"
+            if r.random() < 0.6
+            else go_time(int(created + 86400), r.randrange(10**9), 3)
+        )
         d["statusTime"] = go_time(int(created + 3600), r.randrange(10**9), 3)
         d["refreshTime"] = go_time(int(now - 60 * r.random()), r.randrange(10**9), 3)
         last_key = "lastConnectTime" if r.random() < 0.6 else "lastConnectionTime"
@@ -310,8 +351,9 @@ class AccountFleet:
         d = self.device(idx, gen, gen_times)
         return None if d is None else msgspec.json.encode(d)
 
-    def page_records(self, start: int, gen: int, gen_times, wanted: str | None,
-                     count: int) -> tuple[list[bytes], int, bool]:
+    def page_records(
+        self, start: int, gen: int, gen_times, wanted: str | None, count: int
+    ) -> tuple[list[bytes], int, bool]:
         """Up to count records (JSON) of the devices present at gen from slot start on that match the
         filter, ascending; the slot of the last one (-1 if none); whether another such device follows."""
         records: list[bytes] = []
@@ -348,13 +390,19 @@ def _cum(shares):
 # (cumulative edge, (make, model, firmwares, (cumulative edge, firmware index)...))
 _MODEL_TABLE = tuple(
     (edge, (make, model, fws, tuple(zip(_cum([s for _, s in fws]), range(len(fws))))))
-    for edge, (make, model, _, fws) in zip(_cum([m[2] for m in MODELS]), MODELS))
+    for edge, (make, model, _, fws) in zip(_cum([m[2] for m in MODELS]), MODELS)
+)
 
 
 def _initial_age(u: float, v: float) -> float:
     """Skewed ages: most within the hour, a tail of days, weeks and months."""
-    for edge, lo, hi in ((0.6, 0, 3600), (0.78, 3600, 21600), (0.88, 21600, 86400),
-                         (0.95, 86400, 604800), (0.985, 604800, 2592000)):
+    for edge, lo, hi in (
+        (0.6, 0, 3600),
+        (0.78, 3600, 21600),
+        (0.88, 21600, 86400),
+        (0.95, 86400, 604800),
+        (0.985, 604800, 2592000),
+    ):
         if u < edge:
             return lo + (hi - lo) * v
     return 2592000 + 300 * 86400 * v
@@ -366,6 +414,11 @@ def _software(r: random.Random, make: str, now: float) -> list[dict]:
     items = r.sample(pool, min(n, len(pool)))
     if items and r.random() < 0.05:
         items.append(items[0])  # the API sometimes lists an item twice
-    return [{"name": name, "version": version,
-             "upgradeTime": go_time(int(now - 86400 * 400 * r.random()), r.randrange(10**9), 3)}
-            for name, version in items]
+    return [
+        {
+            "name": name,
+            "version": version,
+            "upgradeTime": go_time(int(now - 86400 * 400 * r.random()), r.randrange(10**9), 3),
+        }
+        for name, version in items
+    ]

@@ -8,6 +8,7 @@ fixed from then on. Configured as an int it is that number; as a float in
 (0, 1] it is the usage ratio to keep: ``ceil(used / ratio)`` at every request,
 so a test or demo can hold usage near the total while the fleet churns.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,7 @@ class Licenses:
                 slots = self.fleet.slots(gen)
                 for idx in range(len(self._flags), slots):
                     self._flags.append(self.fleet.licensed(idx))
-                self._used[gen] = sum(1 for idx in range(slots)
-                                      if self._flags[idx] and self.fleet.present(idx, gen))
+                self._used[gen] = sum(1 for idx in range(slots) if self._flags[idx] and self.fleet.present(idx, gen))
             return self._used[gen]
 
     def count(self, gen: int) -> int:
@@ -52,9 +52,13 @@ class Licenses:
 
     def body(self, gen: int, gen_times) -> dict:
         when = gen_times[gen]
-        return {"accountName": self.fleet.account, "purchaseType": self.purchase_type,
-                "licenseCount": self.count(gen), "licenseUsedCount": self.used(gen),
-                "updateTime": rfc3339(int(when), int(when % 1 * 1e9), 3)}
+        return {
+            "accountName": self.fleet.account,
+            "purchaseType": self.purchase_type,
+            "licenseCount": self.count(gen),
+            "licenseUsedCount": self.used(gen),
+            "updateTime": rfc3339(int(when), int(when % 1 * 1e9), 3),
+        }
 
 
 def check_configured(account: str, value) -> int | float:

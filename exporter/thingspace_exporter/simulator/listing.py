@@ -9,6 +9,7 @@ Cursor rule: "0" (or an absent/blank value) starts at the beginning; any other
 value must be the IMEI of a device present in the current or the previous
 generation, else 400 "LastSeenDeviceId Not Valid".
 """
+
 from __future__ import annotations
 
 import re
@@ -59,8 +60,9 @@ def start_index(fleet: AccountFleet, cursor: str | None, gen: int) -> int:
     return idx + 1
 
 
-def page_body(fleet: AccountFleet, gen: int, gen_times, cursor: str | None,
-              protocol: str | None, page_size: int) -> bytes:
+def page_body(
+    fleet: AccountFleet, gen: int, gen_times, cursor: str | None, protocol: str | None, page_size: int
+) -> bytes:
     """One page as the JSON sent: devices after the cursor, ascending, with a one-device look-ahead.
 
     Index arithmetic all the way: the cursor is inverted to a slot, and only the page's slots
@@ -68,16 +70,22 @@ def page_body(fleet: AccountFleet, gen: int, gen_times, cursor: str | None,
     account costs what a page of a small one does; the records come as JSON from the fleet
     (cached per tile slot by a TiledFleet), joined without building the page as objects.
     """
-    records, last, more = fleet.page_records(start_index(fleet, cursor, gen), gen, gen_times,
-                                             protocol_filter(protocol), page_size)
-    head = msgspec.json.encode({"accountName": fleet.account, "maxPageSize": page_size, "hasMoreData": more,
-                                "lastSeenDeviceId": fleet.imei(last) if more else "0"})[:-1]
+    records, last, more = fleet.page_records(
+        start_index(fleet, cursor, gen), gen, gen_times, protocol_filter(protocol), page_size
+    )
+    head = msgspec.json.encode(
+        {
+            "accountName": fleet.account,
+            "maxPageSize": page_size,
+            "hasMoreData": more,
+            "lastSeenDeviceId": fleet.imei(last) if more else "0",
+        }
+    )[:-1]
     if records:
         return b"".join((head, b',"deviceList":[', b",".join(records), b"]}"))
     return head + (b',"deviceList":null}' if fleet.null_device_list else b"}")
 
 
-def page(fleet: AccountFleet, gen: int, gen_times, cursor: str | None,
-         protocol: str | None, page_size: int) -> dict:
+def page(fleet: AccountFleet, gen: int, gen_times, cursor: str | None, protocol: str | None, page_size: int) -> dict:
     """The same page as a dict (for the faults that reshape one)."""
     return msgspec.json.decode(page_body(fleet, gen, gen_times, cursor, protocol, page_size))

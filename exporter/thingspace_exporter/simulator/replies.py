@@ -1,4 +1,5 @@
 """The simulator's HTTP reply value, independent of the server plumbing."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -4,6 +4,7 @@ Stdlib ThreadingHTTPServer with daemon threads, so a hanging fault never
 blocks stop(). Logs one line per request (no headers, no query, no body) only
 when the simulator is verbose.
 """
+
 from __future__ import annotations
 
 import sys
@@ -54,14 +55,14 @@ def route(path: str) -> tuple[str, str, str] | None:
     if path in fixed:
         return fixed[path], "POST", ""
     if path.startswith(DEVICES_PREFIX):
-        segment = path[len(DEVICES_PREFIX):]
+        segment = path[len(DEVICES_PREFIX) :]
         if segment and "/" not in segment:
             return "devices", "GET", segment
     for prefix, endpoint in ((FIRMWARE_PREFIX, "firmware"), (SUBSCRIPTIONS_PREFIX, "subscriptions")):
-        segment = path[len(prefix):] if path.startswith(prefix) else ""
+        segment = path[len(prefix) :] if path.startswith(prefix) else ""
         if segment and "/" not in segment:
             return endpoint, "GET", segment
-    parts = path[len(REPORTS_PREFIX):].split("/") if path.startswith(REPORTS_PREFIX) else []
+    parts = path[len(REPORTS_PREFIX) :].split("/") if path.startswith(REPORTS_PREFIX) else []
     if len(parts) == 3 and parts[0] and parts[1:] == ["firmware", "campaigns"]:
         return "campaigns", "GET", parts[0]
     if len(parts) == 4 and parts[0] and parts[1] == "campaigns" and parts[2] and parts[3] == "devices":
@@ -84,9 +85,16 @@ def handle(sim: Simulator, req: Request) -> Response | None:
         return throttled(retry_after)
     if sim.latency:
         sim._sleep(sim.latency)
-    normal = {"token": _token, "login": _login, "logout": _logout, "devices": _devices, "firmware": _firmware,
-              "subscriptions": _subscriptions, "campaigns": _campaigns,
-              "campaign_devices": _campaign_devices}[endpoint]
+    normal = {
+        "token": _token,
+        "login": _login,
+        "logout": _logout,
+        "devices": _devices,
+        "firmware": _firmware,
+        "subscriptions": _subscriptions,
+        "campaigns": _campaigns,
+        "campaign_devices": _campaign_devices,
+    }[endpoint]
 
     kind = sim.faults.pick(endpoint) if sim.faults is not None else None
     if kind is None:
@@ -94,11 +102,18 @@ def handle(sim: Simulator, req: Request) -> Response | None:
     faults = sim.faults
     cursor_key, list_key = PAGED.get(endpoint, PAGED["devices"])
     ctx = FaultContext(
-        normal=lambda: normal(sim, req, segment), page=lambda: normal(sim, req, segment, raw=True),
-        cursor=(req.query.get(cursor_key) or ["0"])[0], cursor_key=cursor_key, list_key=list_key,
-        expire_token=sim.expire_token, expire_sessions=sim.expire_sessions,
+        normal=lambda: normal(sim, req, segment),
+        page=lambda: normal(sim, req, segment, raw=True),
+        cursor=(req.query.get(cursor_key) or ["0"])[0],
+        cursor_key=cursor_key,
+        list_key=list_key,
+        expire_token=sim.expire_token,
+        expire_sessions=sim.expire_sessions,
         session_error=lambda k: json_reply(*sim._auth.session_error(k)),
-        sleep=sim._sleep, slow_seconds=faults.slow_seconds, hang_seconds=faults.hang_seconds)
+        sleep=sim._sleep,
+        slow_seconds=faults.slow_seconds,
+        hang_seconds=faults.hang_seconds,
+    )
     return KINDS[kind](ctx)
 
 
@@ -133,16 +148,21 @@ def _logout(sim, req, _segment, raw=False) -> Response:
 
 def _devices(sim, req, segment, raw=False) -> Response | dict:
     """The page; with raw=True the page dict itself (for page-shaping faults)."""
-    problem = sim._auth.check_bearer(req.header("Authorization")) or \
-        sim._auth.check_session(req.header("VZ-M2M-Token"))
+    problem = sim._auth.check_bearer(req.header("Authorization")) or sim._auth.check_session(req.header("VZ-M2M-Token"))
     if problem:
         return json_reply(*problem)
     gen, times = sim._snapshot()
     try:
         account = unquote(segment)
         fleet = listing.find_account({} if account in sim.inactive else sim._fleets, account)
-        body = listing.page_body(fleet, gen, times, (req.query.get("lastSeenDeviceId") or [None])[0],
-                                 (req.query.get("protocol") or [None])[0], sim.page_size)
+        body = listing.page_body(
+            fleet,
+            gen,
+            times,
+            (req.query.get("lastSeenDeviceId") or [None])[0],
+            (req.query.get("protocol") or [None])[0],
+            sim.page_size,
+        )
     except listing.ApiError as err:
         return json_reply(err.status, err.body)
     return msgspec.json.decode(body) if raw else Response(200, body)
@@ -150,8 +170,7 @@ def _devices(sim, req, segment, raw=False) -> Response | dict:
 
 def _checked(sim, req, account_segment: str):
     """(account, fleet, generation, generation times) once both tokens and the account pass."""
-    problem = sim._auth.check_bearer(req.header("Authorization")) or \
-        sim._auth.check_session(req.header("VZ-M2M-Token"))
+    problem = sim._auth.check_bearer(req.header("Authorization")) or sim._auth.check_session(req.header("VZ-M2M-Token"))
     if problem:
         return json_reply(*problem)
     account = unquote(account_segment)
@@ -191,7 +210,8 @@ def _campaigns(sim, req, segment, raw=False) -> Response | dict:
         return checked
     try:
         body = sim._campaigns[checked[0]].campaign_page(
-            _query(req, "campaignStatus"), _query(req, "lastSeenCampaignId"), sim.campaign_page_size)
+            _query(req, "campaignStatus"), _query(req, "lastSeenCampaignId"), sim.campaign_page_size
+        )
     except listing.ApiError as err:
         return json_reply(err.status, err.body)
     return body if raw else json_reply(200, body)
@@ -204,8 +224,9 @@ def _campaign_devices(sim, req, segment, raw=False) -> Response | dict:
         return checked
     account, _, gen, times = checked
     try:
-        body = sim._campaigns[account].device_page(unquote(campaign_segment), _query(req, "lastSeenDeviceId"),
-                                                   gen, times, sim.campaign_device_page_size)
+        body = sim._campaigns[account].device_page(
+            unquote(campaign_segment), _query(req, "lastSeenDeviceId"), gen, times, sim.campaign_device_page_size
+        )
     except listing.ApiError as err:
         return json_reply(err.status, err.body)
     return body if raw else json_reply(200, body)
@@ -234,8 +255,13 @@ def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
             started = time.monotonic()
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            req = Request(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                          {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+            req = Request(
+                self.command,
+                parts.path,
+                parse_qs(parts.query, keep_blank_values=True),
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(length),
+            )
             reply = handle(sim, req)
             if reply is None:  # the "timeout" fault: never answer
                 self.close_connection = True

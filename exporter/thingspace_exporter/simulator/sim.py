@@ -1,4 +1,5 @@
 """The Simulator facade: fleet state, auth, faults and the server's lifecycle."""
+
 from __future__ import annotations
 
 import threading
@@ -17,18 +18,31 @@ from .truth import Truth, aggregate
 
 
 class Simulator:
-    def __init__(self, accounts: dict[str, int], seed: int = 1,
-                 client_id: str = "demo-client", client_secret: str = "demo-secret",
-                 username: str = "demo-user", password: str = "demo-password",
-                 token_ttl: float = 3600.0, session_idle: float = 1200.0,
-                 latency: float = 0.0, page_size: int = 1000, faults: Faults | None = None,
-                 churn_seconds: float = 0.0, session_error_status: int = 400,
-                 verbose: bool = False,
-                 campaigns: int | dict[str, int | dict[str, int]] | None = None,
-                 campaign_devices: int | None = None, campaign_failed_share: float | None = None,
-                 campaign_page_size: int = 50, campaign_device_page_size: int = 1000,
-                 licenses: dict[str, int | float] | None = None, rate_limit_per_second: int = 0,
-                 tile: int | None = None):
+    def __init__(
+        self,
+        accounts: dict[str, int],
+        seed: int = 1,
+        client_id: str = "demo-client",
+        client_secret: str = "demo-secret",
+        username: str = "demo-user",
+        password: str = "demo-password",
+        token_ttl: float = 3600.0,
+        session_idle: float = 1200.0,
+        latency: float = 0.0,
+        page_size: int = 1000,
+        faults: Faults | None = None,
+        churn_seconds: float = 0.0,
+        session_error_status: int = 400,
+        verbose: bool = False,
+        campaigns: int | dict[str, int | dict[str, int]] | None = None,
+        campaign_devices: int | None = None,
+        campaign_failed_share: float | None = None,
+        campaign_page_size: int = 50,
+        campaign_device_page_size: int = 1000,
+        licenses: dict[str, int | float] | None = None,
+        rate_limit_per_second: int = 0,
+        tile: int | None = None,
+    ):
         """``campaigns``: per account a count (statuses from a default mix, then seeded)
         or an exact {status: count}; an int applies to every account; accounts left out
         get DEFAULT_COUNT. ``campaign_devices``: devices per campaign (default seeded
@@ -40,25 +54,38 @@ class Simulator:
         it within any second, 429 with Retry-After (see ``throttle``). ``tile``: device records
         repeat every so many slots (see tiles.py): pages of millions of devices at microseconds
         per device."""
-        self._fleets: dict[str, AccountFleet] = {name: fleet_for(seed, name, size, tile)
-                                                 for name, size in accounts.items()}
+        self._fleets: dict[str, AccountFleet] = {
+            name: fleet_for(seed, name, size, tile) for name, size in accounts.items()
+        }
         self.seed = seed
         created = time.time()
         per_account = campaigns if isinstance(campaigns, dict) else {}
         default = campaigns if isinstance(campaigns, int) else DEFAULT_COUNT
         self._firmware = {name: firmware.catalog(seed, name) for name in accounts}
-        self._campaigns = {name: Book(seed, fleet, self._firmware[name], per_account.get(name, default),
-                                      campaign_devices, created) for name, fleet in self._fleets.items()}
+        self._campaigns = {
+            name: Book(seed, fleet, self._firmware[name], per_account.get(name, default), campaign_devices, created)
+            for name, fleet in self._fleets.items()
+        }
         for book in self._campaigns.values():
             book.running_failed_share = _share(campaign_failed_share)
-        self._licenses = {name: Licenses(seed, fleet, check_configured(name, (licenses or {})[name])
-                                         if name in (licenses or {}) else None)
-                          for name, fleet in self._fleets.items()}
+        self._licenses = {
+            name: Licenses(
+                seed, fleet, check_configured(name, (licenses or {})[name]) if name in (licenses or {}) else None
+            )
+            for name, fleet in self._fleets.items()
+        }
         self.campaign_page_size = campaign_page_size
         self.campaign_device_page_size = campaign_device_page_size
         self.inactive: set[str] = set()  # accounts answered "Inactive account" (see deactivate)
-        self._auth = Auth(client_id, client_secret, username, password, token_ttl=token_ttl,
-                          session_idle=session_idle, session_error_status=session_error_status)
+        self._auth = Auth(
+            client_id,
+            client_secret,
+            username,
+            password,
+            token_ttl=token_ttl,
+            session_idle=session_idle,
+            session_error_status=session_error_status,
+        )
         self.latency = latency
         self.page_size = page_size
         self.faults = faults
@@ -76,6 +103,7 @@ class Simulator:
     # --- lifecycle -------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         from .server import make_server  # server imports this module's type only
+
         self._stop.clear()
         self._server = make_server(self, host, port)
         bound_host, bound_port = self._server.server_address[:2]
@@ -144,8 +172,10 @@ class Simulator:
         """(make, model, firmware_from, firmware_to) of each path the firmware endpoint
         lists for this protocol, in its order (a pair offered for two protocols appears
         twice when protocol is None/"all")."""
-        return [(p.make, p.model, p.firmware_from, p.firmware_to)
-                for p in firmware.select(self._firmware[account], protocol)]
+        return [
+            (p.make, p.model, p.firmware_from, p.firmware_to)
+            for p in firmware.select(self._firmware[account], protocol)
+        ]
 
     def upgradable(self, account: str, protocol: str | None = "LWM2M") -> Counter:
         """(make, model, firmware) -> devices the device list (same protocol filter) shows

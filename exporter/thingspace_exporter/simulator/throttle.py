@@ -1,13 +1,14 @@
 """A hidden rate limit: at most N requests admitted within any second (a sliding window),
 the rest answered 429 with Retry-After, as ThingSpace's gateway does. Every answer is logged
 (when, admitted or not) so that tests can count both per time window."""
+
 from __future__ import annotations
 
 import math
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 WINDOW = 1.0  # seconds
 LOG_SIZE = 100_000  # the newest answers kept for tests; older ones are forgotten

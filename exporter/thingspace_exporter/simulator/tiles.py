@@ -11,6 +11,7 @@ The cache holds one encoded record per tile slot (without its identity) for the 
 generation, filled as pages ask for them: memory is bounded by the tile, not the account.
 A slot that joined after generation 0, or has churned, is built in full like any fleet's.
 """
+
 from __future__ import annotations
 
 import threading
@@ -57,11 +58,15 @@ class TiledFleet(AccountFleet):
     def device_json(self, idx: int, gen: int, gen_times) -> bytes | None:
         if idx < 0 or idx >= self.size or (gen and next(self.events(idx, gen), None) is not None):
             return super().device_json(idx, gen, gen_times)  # joined later or churned: its own record
-        return b'{"deviceId":"%s","mdn":"%s",%s' % (self.imei(idx).encode(), self.mdn(idx).encode(),
-                                                    self._template(idx, gen, gen_times))
+        return b'{"deviceId":"%s","mdn":"%s",%s' % (
+            self.imei(idx).encode(),
+            self.mdn(idx).encode(),
+            self._template(idx, gen, gen_times),
+        )
 
-    def page_records(self, start: int, gen: int, gen_times, wanted: str | None,
-                     count: int) -> tuple[list[bytes], int, bool]:
+    def page_records(
+        self, start: int, gen: int, gen_times, wanted: str | None, count: int
+    ) -> tuple[list[bytes], int, bool]:
         if gen:  # slots may have churned or joined: device_json decides each
             return super().page_records(start, gen, gen_times, wanted, count)
         # Generation 0: every slot is present and unchurned, so a record is its tile entry behind
@@ -79,9 +84,10 @@ class TiledFleet(AccountFleet):
             body = base + idx * stride  # 14 digits: four 4-digit groups' Luhn sums
             low, high = body % 100_000_000, body // 100_000_000
             total = luhn4[low % 10_000] + luhn4[low // 10_000] + luhn4[high % 10_000] + luhn4[high // 10_000]
-            out.append(b'{"deviceId":"%d","mdn":"%d",%s' % (body * 10 + (10 - total % 10) % 10,
-                                                           2_000_000_000 + (key + idx * 7919) % 7_999_999_999,
-                                                           rest))
+            out.append(
+                b'{"deviceId":"%d","mdn":"%d",%s'
+                % (body * 10 + (10 - total % 10) % 10, 2_000_000_000 + (key + idx * 7919) % 7_999_999_999, rest)
+            )
             last = idx
         return out, last, False
 

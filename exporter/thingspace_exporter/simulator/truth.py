@@ -1,12 +1,13 @@
 """Ground truth: what an exporter should report, aggregated from raw device
 dicts with its public semantics implemented independently of fleet.py."""
+
 from __future__ import annotations
 
 import calendar
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 DeviceKey = tuple[str, str, str, str, str, str]
 
@@ -71,8 +72,16 @@ def aggregate(devices: Iterable[dict], total: int = 0) -> Truth:
     for d in devices:
         count += 1
         make, model = _text(d.get("make")), _text(d.get("model"))
-        keys[(make, model, _text(d.get("firmware")), _text(d.get("status")).lower(),
-              _flag(d.get("fotaEligible")), _flag(d.get("licenseAssigned")))] += 1
+        keys[
+            (
+                make,
+                model,
+                _text(d.get("firmware")),
+                _text(d.get("status")).lower(),
+                _flag(d.get("fotaEligible")),
+                _flag(d.get("licenseAssigned")),
+            )
+        ] += 1
         for proto in {p.strip() for p in _text(d.get("protocol")).split(",")} - {""}:
             protocols[proto] += 1  # a device counts once for each protocol it lists
         for item in {(_text(s.get("name")), _text(s.get("version"))) for s in d.get("softwareList") or ()}:
@@ -83,5 +92,12 @@ def aggregate(devices: Iterable[dict], total: int = 0) -> Truth:
             unknown[(make, model)] += 1
         else:
             last.setdefault((make, model), []).append(when)
-    return Truth(devices=keys, protocols=protocols, software=software, last_connection=last,
-                 last_connection_unknown=unknown, count=count, total=total)
+    return Truth(
+        devices=keys,
+        protocols=protocols,
+        software=software,
+        last_connection=last,
+        last_connection_unknown=unknown,
+        count=count,
+        total=total,
+    )
