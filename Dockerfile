@@ -51,7 +51,7 @@ EXPOSE 29811
 # The exporter stops within 2 s on SIGTERM, after logging out of the M2M session.
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["/opt/thingspace/bin/python", "-m", "thingspace_exporter.healthcheck"]
+    CMD ["/opt/thingspace/bin/python", "-m", "thingspace_exporter.web.healthcheck"]
 # Flags follow the image name: `docker run IMAGE --once`. The simulator:
 # `docker run --entrypoint thingspace-simulator IMAGE --host 0.0.0.0`.
 ENTRYPOINT ["/opt/thingspace/bin/thingspace-exporter"]

@@ -14,9 +14,9 @@ import sys
 import time
 
 import msgspec
+from thingspace_exporter.app import Exporter
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
-from thingspace_exporter.service import Exporter
 
 
 def counts(exporter: Exporter) -> dict:

@@ -12,11 +12,11 @@ import sys
 import time
 
 from prometheus_client.exposition import generate_latest
+from thingspace_exporter.app import Exporter
+from thingspace_exporter.collection.snapshots import Snapshot
+from thingspace_exporter.collectors.device_listing import list_sequential
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
-from thingspace_exporter.paging import list_sequential
-from thingspace_exporter.service import Exporter
-from thingspace_exporter.snapshot import Snapshot
 
 
 def main(argv: list[str]) -> int:

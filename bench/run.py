@@ -43,7 +43,7 @@ MEM_SMALL_ACCOUNT = "0000000002-00002"
 MEM_BIG_ACCOUNT = "0000000003-00003"
 LAT_ACCOUNT = "0000000004-00004"
 
-EXPORTER_IMPORTS = "import thingspace_exporter.cli, thingspace_exporter.service, prometheus_client.exposition"
+EXPORTER_IMPORTS = "import thingspace_exporter.cli, thingspace_exporter.app, prometheus_client.exposition"
 FLOOR_IMPORTS = "import requests, msgspec, urllib.parse"
 
 

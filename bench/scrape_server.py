@@ -2,7 +2,7 @@
 
 Builds one Snapshot whose `devices` dict has N keys, publishes it into a
 SnapshotStore(render) (so the exposition is rendered at publish, as in the exporter), and serves
-it with thingspace_exporter.server.bind/serve/make_app on a free loopback port. Before serving it
+it with thingspace_exporter.web.endpoints.bind/serve/make_app on a free loopback port. Before serving it
 times prometheus_client's own `generate_latest` of the same N samples (a collector yielding one
 GaugeMetricFamily), median over R renders.
 
@@ -22,11 +22,11 @@ from types import SimpleNamespace
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from thingspace_exporter import server
-from thingspace_exporter.aggregation import AccountData
-from thingspace_exporter.exposition import render
+from thingspace_exporter.web import endpoints as server
+from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
+from thingspace_exporter.collectors.device_aggregation import AccountData
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.snapshot import Snapshot, SnapshotStore
+from thingspace_exporter.web.exposition import render
 
 ACCOUNT = "0000123456-00001"
 LABELS = ["account", "make", "model", "firmware", "status", "fota_eligible", "license_assigned"]

@@ -117,7 +117,7 @@ def credentials(settings: Settings) -> tuple[str, str, str, str]:
 
 
 def reset_login_failures(settings: Settings) -> int:
-    from .state import LoginFailures
+    from .statefile import LoginFailures
 
     if settings.state_dir is None:
         raise ConfigError(f"{env_name('state_dir')}: required by --reset-login-failures")
@@ -143,8 +143,8 @@ def tune_gc() -> None:
 
 
 def run_once(settings: Settings, reload: Any = None) -> int:
-    from .exposition import body
-    from .service import Exporter
+    from .app import Exporter
+    from .web.exposition import body
 
     exporter = Exporter(settings, text_only=True, reload=reload)
     tune_gc()
@@ -172,8 +172,9 @@ def raise_open_files_limit(wanted: int) -> None:
 
 
 def run_server(settings: Settings, simulator: Any = None, reload: Any = None) -> int:
-    from . import server, status
-    from .service import Exporter
+    from .app import Exporter
+    from .web import endpoints as server
+    from .web import status_page as status
 
     log = get_logger(PROG)
     exporter = Exporter(settings, reload=reload)
@@ -187,9 +188,9 @@ def run_server(settings: Settings, simulator: Any = None, reload: Any = None) ->
     )
     access = None
     if settings.web_config_file:
-        from .access import Access
-        from .webconfig import WebConfigError
-        from .webconfig import load as load_web_config
+        from .web.access import Access
+        from .web.webconfig import WebConfigError
+        from .web.webconfig import load as load_web_config
 
         try:  # checked with the settings already; read again in case it changed since
             access = Access(settings.web_config_file, load_web_config(settings.web_config_file), log)

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from . import sharding
+from .collection import sharding
 
 ENV_PREFIX = "THINGSPACE_"
 DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
@@ -235,7 +235,7 @@ class Settings(BaseSettings):
     @classmethod
     def _web_config(cls, value: str | None) -> str | None:
         if value is not None:
-            from . import webconfig  # YAML and TLS: imported only by those who use them
+            from .web import webconfig  # YAML and TLS: imported only by those who use them
 
             try:
                 webconfig.load(value)  # the whole file, certificates included: it fails now or never

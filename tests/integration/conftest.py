@@ -15,9 +15,9 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from thingspace_exporter import logs
+from thingspace_exporter.app import Exporter
 from thingspace_exporter.config import DEFAULT_BUCKETS, load
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.service import Exporter
 from thingspace_exporter.simulator import Faults, Simulator
 
 CREDS = {

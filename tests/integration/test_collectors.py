@@ -4,7 +4,7 @@ their collector, and collectors switched off making no calls."""
 from __future__ import annotations
 
 import requests
-from thingspace_exporter.lastconnection import parse_time
+from thingspace_exporter.collectors.lastconnection import parse_time
 
 from .conftest import CREDS, assert_matches, counter, exposition, value
 

@@ -153,4 +153,4 @@ def test_image_metadata_matches_the_project(image):
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == __version__
     assert labels["org.opencontainers.image.licenses"] == project["license"]
-    assert "thingspace_exporter.healthcheck" in " ".join(config["Healthcheck"]["Test"])
+    assert "thingspace_exporter.web.healthcheck" in " ".join(config["Healthcheck"]["Test"])

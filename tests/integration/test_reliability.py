@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from thingspace_exporter import auth
+from thingspace_exporter.thingspace import auth
 
 from .conftest import assert_matches, counter, exposition, samples, value
 

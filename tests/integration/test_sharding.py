@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from thingspace_exporter.app import Exporter
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.service import Exporter
-from thingspace_exporter.state import LoginFailures
+from thingspace_exporter.statefile import LoginFailures
 
 from .conftest import CREDS, assert_matches, exposition, settings_for, value
 

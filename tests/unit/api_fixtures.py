@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import responses
-from thingspace_exporter.auth import Auth
-from thingspace_exporter.client import Client
-from thingspace_exporter.transport import Transport
+from thingspace_exporter.thingspace.auth import Auth
+from thingspace_exporter.thingspace.client import Client
+from thingspace_exporter.thingspace.transport import Transport
 from ts_builders import BASE, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME
 
 FOTA = BASE + "/api/fota/v3"

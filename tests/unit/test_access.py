@@ -8,9 +8,9 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from thingspace_exporter import access as access_module
-from thingspace_exporter.access import Access
-from thingspace_exporter.webconfig import load
+from thingspace_exporter.web import access as access_module
+from thingspace_exporter.web.access import Access
+from thingspace_exporter.web.webconfig import load
 
 HASH = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(4)).decode()
 

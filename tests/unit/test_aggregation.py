@@ -6,9 +6,9 @@ from datetime import UTC
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from thingspace_exporter.aggregation import Aggregator, flag, text
-from thingspace_exporter.decode import decode_page
-from thingspace_exporter.lastconnection import parse_time
+from thingspace_exporter.collectors.device_aggregation import Aggregator, flag, text
+from thingspace_exporter.collectors.lastconnection import parse_time
+from thingspace_exporter.thingspace.decoding import decode_page
 from ts_builders import DROP, device, page
 
 BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
@@ -303,7 +303,7 @@ def test_page_at_once_path_equals_the_device_by_device_path(rows, fetched_at):
 def test_ages_are_moved_into_seconds_before_a_timedelta_could_overflow(monkeypatch):
     from datetime import datetime, timedelta
 
-    import thingspace_exporter.aggregation as aggregation_module
+    import thingspace_exporter.collectors.device_aggregation as aggregation_module
 
     # the limit: as many ages as old as a known one can be now as fit in a timedelta
     oldest = datetime.now(UTC) - aggregation_module._EARLIEST

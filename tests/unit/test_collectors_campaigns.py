@@ -7,9 +7,9 @@ import re
 
 import pytest
 from api_fixtures import FOTA, calls, campaign, client, rsps  # noqa: F401 (fixtures)
+from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors.campaigns import STATUSES, CampaignsCollector, families
-from thingspace_exporter.errors import ApiError
-from thingspace_exporter.snapshot import Snapshot
+from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import ACCOUNT
 
 CAMPAIGNS = re.compile(re.escape(f"{FOTA}/reports/{ACCOUNT}/firmware/campaigns") + r"\?.*")

@@ -3,11 +3,11 @@
 import json
 
 from prometheus_client import CollectorRegistry
-from thingspace_exporter.aggregation import Aggregator
+from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors import devices as devices_collector
-from thingspace_exporter.decode import decode_page
-from thingspace_exporter.lastconnection import parse_time
-from thingspace_exporter.snapshot import Snapshot
+from thingspace_exporter.collectors.device_aggregation import Aggregator
+from thingspace_exporter.collectors.lastconnection import parse_time
+from thingspace_exporter.thingspace.decoding import decode_page
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29 07:43:08 +0000 UTC")

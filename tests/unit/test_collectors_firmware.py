@@ -6,10 +6,10 @@ import pytest
 from api_fixtures import FOTA, calls, client, rsps  # noqa: F401 (fixtures)
 from hypothesis import given
 from hypothesis import strategies as st
-from thingspace_exporter.aggregation import AccountData
+from thingspace_exporter.collection.snapshots import Snapshot
+from thingspace_exporter.collectors.device_aggregation import AccountData
 from thingspace_exporter.collectors.firmware import FirmwareCollector, families, upgradable
-from thingspace_exporter.errors import ApiError
-from thingspace_exporter.snapshot import Snapshot
+from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import ACCOUNT
 
 PATHS = [

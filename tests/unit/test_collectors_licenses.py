@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from api_fixtures import FOTA, client, rsps  # noqa: F401 (fixtures)
+from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors.licenses import LicensesCollector, families
-from thingspace_exporter.errors import ApiError
-from thingspace_exporter.snapshot import Snapshot
+from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import ACCOUNT
 
 

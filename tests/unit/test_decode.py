@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from thingspace_exporter.decode import decode_page
-from thingspace_exporter.errors import ApiError
+from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import device, page
 
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from thingspace_exporter.errors import ApiError, api_error, classify, parse_error_body
 from thingspace_exporter.logs import redactor
+from thingspace_exporter.thingspace.errors import ApiError, api_error, classify, parse_error_body
 
 
 def j(doc) -> bytes:

@@ -6,11 +6,11 @@ import json
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
-from thingspace_exporter.aggregation import Aggregator
-from thingspace_exporter.decode import decode_page
-from thingspace_exporter.exposition import body, negotiate, render
-from thingspace_exporter.lastconnection import parse_time
-from thingspace_exporter.snapshot import Snapshot
+from thingspace_exporter.collection.snapshots import Snapshot
+from thingspace_exporter.collectors.device_aggregation import Aggregator
+from thingspace_exporter.collectors.lastconnection import parse_time
+from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.web.exposition import body, negotiate, render
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29T07:43:08Z")
@@ -162,7 +162,7 @@ def test_negotiate(accept, encoding, expected):
 
 
 def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, monkeypatch):
-    import thingspace_exporter.exposition as exposition_module
+    import thingspace_exporter.web.exposition as exposition_module
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.openmetrics import exposition as om
     from thingspace_exporter.collectors import devices
@@ -194,9 +194,9 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
 
 
 def test_each_collector_is_rendered_from_its_own_snapshots_and_only_enabled_ones(snaps):
+    from thingspace_exporter.collection.snapshots import Snapshot
     from thingspace_exporter.collectors.licenses import LicenseData
-    from thingspace_exporter.exposition import Renderer
-    from thingspace_exporter.snapshot import Snapshot
+    from thingspace_exporter.web.exposition import Renderer
 
     both = {**snaps, ("licenses", "acc two"): Snapshot("acc two", LicenseData(100, 42), NOW, "licenses")}
     text = Renderer()(both).text.decode()
@@ -208,7 +208,7 @@ def test_each_collector_is_rendered_from_its_own_snapshots_and_only_enabled_ones
 
 
 def test_text_only_renderer_gives_the_same_text_and_nothing_else(snaps):
-    from thingspace_exporter.exposition import Renderer
+    from thingspace_exporter.web.exposition import Renderer
 
     full, text_only = Renderer()(snaps), Renderer(text_only=True)(snaps)
     assert text_only.text == full.text

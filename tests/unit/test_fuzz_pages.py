@@ -27,12 +27,12 @@ from hypothesis.errors import InvalidArgument
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 from thingspace_exporter import logs
+from thingspace_exporter.collection.loop import Collection
+from thingspace_exporter.collection.snapshots import SnapshotStore
 from thingspace_exporter.config import load
-from thingspace_exporter.decode import decode_page
-from thingspace_exporter.exposition import EOF_LINE, render
-from thingspace_exporter.loop import Collection
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.snapshot import SnapshotStore
+from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.web.exposition import EOF_LINE, render
 
 ACCOUNT = "0000123456-00001"
 FINAL = b'{"hasMoreData": false, "deviceList": []}'

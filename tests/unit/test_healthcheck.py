@@ -6,7 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from thingspace_exporter import healthcheck
+from thingspace_exporter.web import healthcheck
 
 
 @pytest.mark.parametrize(
@@ -62,8 +62,8 @@ def test_nothing_listening_or_a_bad_address_is_unhealthy(monkeypatch, capsys):
 
 
 def test_speaks_tls_when_the_web_config_serves_it(monkeypatch, tmp_path):
-    from thingspace_exporter import server as http_server
-    from thingspace_exporter.webconfig import load
+    from thingspace_exporter.web import endpoints as http_server
+    from thingspace_exporter.web.webconfig import load
 
     from tests.pki import make_pki
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from thingspace_exporter.lastconnection import parse_time
+from thingspace_exporter.collectors.lastconnection import parse_time
 
 T = datetime(2021, 9, 29, 7, 43, 8, tzinfo=UTC).timestamp()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from thingspace_exporter.decode import decode_page
-from thingspace_exporter.errors import ApiError
-from thingspace_exporter.exposition import render
-from thingspace_exporter.loop import Collection
-from thingspace_exporter.snapshot import SnapshotStore
-from thingspace_exporter.state import Listing
+from thingspace_exporter.collection.loop import Collection
+from thingspace_exporter.collection.snapshots import SnapshotStore
+from thingspace_exporter.statefile import Listing
+from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.thingspace.errors import ApiError
+from thingspace_exporter.web.exposition import render
 
 PAGE = b'{"hasMoreData": false, "deviceList": [{"deviceId": "1", "make": "M", "status": "Active"}]}'
 

@@ -6,9 +6,16 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from thingspace_exporter.decode import Device, Page, decode_page
-from thingspace_exporter.errors import ApiError, Stopped
-from thingspace_exporter.paging import cursor_text, list_parallel, list_sequential, more_data, order, walk
+from thingspace_exporter.collectors.device_listing import (
+    cursor_text,
+    list_parallel,
+    list_sequential,
+    more_data,
+    order,
+    walk,
+)
+from thingspace_exporter.thingspace.decoding import Device, Page, decode_page
+from thingspace_exporter.thingspace.errors import ApiError, Stopped
 from ts_builders import DROP, device, imei, page
 
 BUCKETS = (3600.0, 86400.0)
@@ -281,7 +288,7 @@ def test_parallel_stopped():
 
 
 def test_plan_bounds_packs_shrunken_segments_into_full_pages():
-    from thingspace_exporter.paging import plan_bounds
+    from thingspace_exporter.collectors.device_listing import plan_bounds
 
     full = [(f"{i:015d}", 1000) for i in range(1, 4)]
     assert plan_bounds(full) == ["000000000000001", "000000000000002"]

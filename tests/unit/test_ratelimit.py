@@ -3,8 +3,16 @@
 import threading
 
 import pytest
-from thingspace_exporter.errors import Stopped
-from thingspace_exporter.ratelimit import BACKOFF, GROWTH, MIN_GROWTH, MIN_RATE, PROBE_SLOWDOWN, SAFE, RateLimiter
+from thingspace_exporter.thingspace.errors import Stopped
+from thingspace_exporter.thingspace.ratelimit import (
+    BACKOFF,
+    GROWTH,
+    MIN_GROWTH,
+    MIN_RATE,
+    PROBE_SLOWDOWN,
+    SAFE,
+    RateLimiter,
+)
 
 
 class FakeTime:

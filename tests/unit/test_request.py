@@ -1,7 +1,7 @@
 """request: finding and reading request heads, without sockets."""
 
 import pytest
-from thingspace_exporter.request import BadRequest, body_length, check, head_end, parse_head, skip_empty_lines
+from thingspace_exporter.web.http_request import BadRequest, body_length, check, head_end, parse_head, skip_empty_lines
 
 
 def test_head_end_waits_for_the_empty_line_then_says_where_the_rest_starts():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from thingspace_exporter.errors import ApiError
-from thingspace_exporter.running import Runner
-from thingspace_exporter.snapshot import SnapshotStore
+from thingspace_exporter.collection.runner import Runner
+from thingspace_exporter.collection.snapshots import SnapshotStore
+from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import ACCOUNT, sample
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from thingspace_exporter.app import Exporter
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.service import Exporter
 
 
 def test_the_interval_and_zeroed_series_are_published_before_any_cycle(settings_factory):

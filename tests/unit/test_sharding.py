@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from thingspace_exporter.sharding import ordinal, owned, share
+from thingspace_exporter.collection.sharding import ordinal, owned, share
 
 names = st.lists(st.text(min_size=1, max_size=20), max_size=40, unique=True)
 

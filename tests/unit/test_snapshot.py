@@ -5,8 +5,8 @@ import threading
 from types import MappingProxyType
 
 import pytest
-from thingspace_exporter.aggregation import Aggregator
-from thingspace_exporter.snapshot import Snapshot, SnapshotStore
+from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
+from thingspace_exporter.collectors.device_aggregation import Aggregator
 
 
 def data(n):

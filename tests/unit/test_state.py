@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from thingspace_exporter.state import LoginFailures, read, write
+from thingspace_exporter.statefile import LoginFailures, read, write
 
 
 def test_write_replaces_whole_and_leaves_no_temporary_file(tmp_path):
@@ -63,7 +63,7 @@ def test_the_file_names_the_user_but_holds_no_secret(tmp_path):
 
 
 def test_boundaries_round_trip_per_account_and_protocol(tmp_path):
-    from thingspace_exporter.state import Boundaries, Listing
+    from thingspace_exporter.statefile import Boundaries, Listing
 
     listing = Listing(("350000000001000", "350000000002000"), 3, 0.25, True)
     Boundaries(str(tmp_path), "acc", "LWM2M").save(listing)
@@ -86,7 +86,7 @@ def test_boundaries_round_trip_per_account_and_protocol(tmp_path):
     ],
 )
 def test_unusable_boundaries_read_as_none(tmp_path, doc):
-    from thingspace_exporter.state import Boundaries
+    from thingspace_exporter.statefile import Boundaries
 
     store = Boundaries(str(tmp_path), "acc", "LWM2M")
     store.path.write_text(doc)

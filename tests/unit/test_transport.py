@@ -7,9 +7,9 @@ import time
 
 import pytest
 import responses
-from thingspace_exporter import transport as transport_mod
-from thingspace_exporter.errors import ApiError, Stopped
-from thingspace_exporter.transport import USER_AGENT, Transport
+from thingspace_exporter.thingspace import transport as transport_mod
+from thingspace_exporter.thingspace.errors import ApiError, Stopped
+from thingspace_exporter.thingspace.transport import USER_AGENT, Transport
 from ts_builders import BASE, sample, wait_for
 
 

@@ -6,7 +6,7 @@ import ssl
 
 import bcrypt
 import pytest
-from thingspace_exporter.webconfig import WebConfigError, load, parse
+from thingspace_exporter.web.webconfig import WebConfigError, load, parse
 
 from tests.pki import make_pki
 

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from prometheus_client.core import Metric
 
-from ..snapshot import Snapshot
+from ..collection.snapshots import Snapshot
 
 Context = dict[str, Any]  # what the collectors that ran before, for the same account, returned
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..aggregation import text
-from ..errors import ApiError, Stopped
+from ..collection.snapshots import Snapshot
 from ..metrics import BG
-from ..paging import cursor_pages
-from ..snapshot import Snapshot
+from ..thingspace.errors import ApiError, Stopped
 from .base import Context
+from .device_aggregation import text
+from .device_listing import cursor_pages
 
 # The SDKs' enum: one request chain each, since the endpoint wants a status. New ones may appear;
 # only these can be asked for.

@@ -10,13 +10,13 @@ from typing import Any
 
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
-from ..aggregation import AccountData
-from ..errors import ApiError
+from ..collection.snapshots import Snapshot
 from ..metrics import BG
-from ..paging import list_parallel, list_sequential, order, plan_bounds
-from ..snapshot import Snapshot
-from ..state import Boundaries, Listing
+from ..statefile import Boundaries, Listing
+from ..thingspace.errors import ApiError
 from .base import Context
+from .device_aggregation import AccountData
+from .device_listing import list_parallel, list_sequential, order, plan_bounds
 
 PROGRESS_EVERY = 50  # pages between progress log lines on long listings
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..aggregation import AccountData, DeviceKey, text
+from ..collection.snapshots import Snapshot
 from ..metrics import BG
-from ..snapshot import Snapshot
 from .base import Context
+from .device_aggregation import AccountData, DeviceKey, text
 
 Path = tuple[str, str, str, str]  # make, model, firmware from, firmware to
 

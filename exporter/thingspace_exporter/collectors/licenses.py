@@ -9,9 +9,9 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..errors import ApiError
+from ..collection.snapshots import Snapshot
 from ..metrics import BG
-from ..snapshot import Snapshot
+from ..thingspace.errors import ApiError
 from .base import Context
 
 

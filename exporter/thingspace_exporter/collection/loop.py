@@ -6,12 +6,12 @@ import threading
 import time
 from typing import Any
 
-from .client import Client
-from .collectors import Collector, build
-from .config import Settings
-from .metrics import ExporterMetrics
-from .running import Runner
-from .snapshot import SnapshotStore
+from ..collectors import Collector, build
+from ..config import Settings
+from ..metrics import ExporterMetrics
+from ..thingspace.client import Client
+from .runner import Runner
+from .snapshots import SnapshotStore
 
 HEALTH_GRACE = 60.0
 

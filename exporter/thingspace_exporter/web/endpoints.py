@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import __version__
+from .. import __version__
 from .exposition import body
-from .serving import Limits, Server
+from .http_server import Limits, Server
 
 # authorize(environ) -> None to serve the request, or (status, extra headers) to refuse it, e.g.
 # ("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="thingspace-exporter"')]). It runs on a

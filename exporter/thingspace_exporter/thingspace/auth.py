@@ -12,11 +12,11 @@ from typing import Any
 
 import msgspec
 
-from .config import LOGIN_FAILURES_ALLOWED
+from ..config import LOGIN_FAILURES_ALLOWED
+from ..logs import redactor
+from ..metrics import ExporterMetrics
+from ..statefile import LoginFailures
 from .errors import ApiError
-from .logs import redactor
-from .metrics import ExporterMetrics
-from .state import LoginFailures
 from .transport import Transport
 
 Reload = Callable[[], tuple[str, str, str, str]]  # client id, client secret, user name, password

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .collectors import Collector, Context
-from .config import Settings
-from .errors import ApiError, Stopped
-from .metrics import ExporterMetrics
-from .snapshot import Snapshot, SnapshotStore
+from ..collectors import Collector, Context
+from ..config import Settings
+from ..metrics import ExporterMetrics
+from ..thingspace.errors import ApiError, Stopped
+from .snapshots import Snapshot, SnapshotStore
 
 # thingspace_up and its companions predate the other collectors: they tell of the device list.
 ACCOUNT_COLLECTOR = "devices"

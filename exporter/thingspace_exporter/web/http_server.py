@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
-from .request import BadRequest, Request, check, head_end, parse_head, skip_empty_lines
+from .http_request import BadRequest, Request, check, head_end, parse_head, skip_empty_lines
 
 # Kernels cap this at net.core.somaxconn (4096 on Linux since 5.4, 128 before).
 LISTEN_BACKLOG = 4096

@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.openmetrics import exposition as om
 
-from .collectors import FAMILIES
-from .snapshot import Key, Snapshot
+from ..collection.snapshots import Key, Snapshot
+from ..collectors import FAMILIES
 
 FamiliesOf = Callable[[Sequence[Snapshot]], Iterable[Metric]]  # a collector's metric families
 

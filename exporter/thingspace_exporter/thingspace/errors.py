@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from .logs import redactor
+from ..logs import redactor
 
 SESSION_CODE = "SessionToken"
 TOKEN_FAULTS = ("900901", "900902")

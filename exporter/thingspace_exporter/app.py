@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import threading
 
-from . import sizing
-from .auth import Auth, Reload
-from .client import Client
+from .collection.loop import Collection
+from .collection.sharding import share
+from .collection.snapshots import SnapshotStore
 from .collectors import FAMILIES
+from .collectors import device_sizing as sizing
 from .config import LOGIN_FAILURES_ALLOWED, Settings
-from .exposition import Renderer
 from .logs import get_logger
-from .loop import Collection
 from .metrics import ExporterMetrics
-from .sharding import share
-from .snapshot import SnapshotStore
-from .state import LoginFailures
-from .transport import Transport
+from .statefile import LoginFailures
+from .thingspace.auth import Auth, Reload
+from .thingspace.client import Client
+from .thingspace.transport import Transport
+from .web.exposition import Renderer
 
 # Reasons a cycle or a request commonly fails for; others appear when they first happen.
 REQUEST_REASONS = ("timeout", "connection", "server_error", "rate_limited")

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .decode import Device
+from ..thingspace.decoding import Device
 from .lastconnection import EARLIEST, parse_time
 
 DeviceKey = tuple[str, str, str, str, str, str]  # make, model, firmware, status, fota_eligible, license

@@ -7,7 +7,7 @@ import time
 from html import escape
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}

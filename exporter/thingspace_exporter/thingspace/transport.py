@@ -12,9 +12,9 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_exceptions
 from urllib3.util.retry import Retry
 
-from . import __version__
+from .. import __version__
+from ..metrics import ExporterMetrics
 from .errors import ApiError, Stopped, api_error
-from .metrics import ExporterMetrics
 from .ratelimit import UNLIMITED, RateLimiter
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+from ..metrics import ExporterMetrics
 from .auth import Auth
-from .decode import CampaignDevicePage, CampaignPage, FirmwarePath, Page, Subscription, decode, decode_page
+from .decoding import CampaignDevicePage, CampaignPage, FirmwarePath, Page, Subscription, decode, decode_page
 from .errors import ApiError
-from .metrics import ExporterMetrics
 from .transport import Transport
 
 DEVICES_PATH = "/api/fota/v3/devices/"

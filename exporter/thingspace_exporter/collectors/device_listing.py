@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .aggregation import AccountData, Aggregator, text
-from .decode import Device, Page
-from .errors import ApiError, Stopped
+from ..thingspace.decoding import Device, Page
+from ..thingspace.errors import ApiError, Stopped
+from .device_aggregation import AccountData, Aggregator, text
 
 Fetch = Callable[[str], tuple[Page, float]]
 START = "0"

@@ -14,7 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from .config import DEFAULT_PORT, ENV_PREFIX, parse_listen_address
+from ..config import DEFAULT_PORT, ENV_PREFIX, parse_listen_address
 from .webconfig import WebConfigError, load
 
 TIMEOUT_SECONDS = 4.0  # below the HEALTHCHECK's --timeout, so a hung server reports why
