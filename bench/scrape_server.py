@@ -22,10 +22,10 @@ from types import SimpleNamespace
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import AccountData
 from thingspace_exporter.metrics import ExporterMetrics
+from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.web.exposition import render
 
 ACCOUNT = "0000123456-00001"

@@ -9,12 +9,12 @@ from .collection.sharding import share
 from .collection.snapshots import SnapshotStore
 from .collectors import FAMILIES
 from .collectors import device_sizing as sizing
-from .config import LOGIN_FAILURES_ALLOWED, Settings
+from .config import Settings
 from .logs import get_logger
 from .metrics import ExporterMetrics
-from .statefile import LoginFailures
-from .thingspace.auth import Auth, Reload
+from .thingspace.auth import LOGIN_FAILURES_ALLOWED, Auth, Reload
 from .thingspace.client import Client
+from .thingspace.login_failures import LoginFailures
 from .thingspace.transport import Transport
 from .web.exposition import Renderer
 

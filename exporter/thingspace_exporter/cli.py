@@ -117,7 +117,7 @@ def credentials(settings: Settings) -> tuple[str, str, str, str]:
 
 
 def reset_login_failures(settings: Settings) -> int:
-    from .statefile import LoginFailures
+    from .thingspace.login_failures import LoginFailures
 
     if settings.state_dir is None:
         raise ConfigError(f"{env_name('state_dir')}: required by --reset-login-failures")

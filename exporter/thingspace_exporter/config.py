@@ -12,16 +12,14 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .collection import sharding
+from .thingspace.auth import LOGIN_FAILURES_ALLOWED
 
 ENV_PREFIX = "THINGSPACE_"
 DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
 DEFAULT_BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
 COLLECTORS = ("devices", "firmware", "licenses", "campaigns")  # every collector, all on by default
 SECRET_FIELDS = ("client_id", "client_secret", "username", "password")
-# ThingSpace locks the M2M user after 5 failed logins in a row: every replica together may fail 4
-# times, and each needs one try, so at most 4 replicas share a user.
-LOGIN_FAILURES_ALLOWED = 4
-MAX_SHARDS = LOGIN_FAILURES_ALLOWED
+MAX_SHARDS = LOGIN_FAILURES_ALLOWED  # each replica needs a login try of its own
 
 
 class ConfigError(Exception):

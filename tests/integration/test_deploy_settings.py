@@ -14,11 +14,11 @@ import pytest
 import requests
 import yaml
 from thingspace_exporter import __version__
-from thingspace_exporter.web import endpoints as server
-from thingspace_exporter.web import healthcheck
 from thingspace_exporter.cli import parser as exporter_parser
 from thingspace_exporter.config import DEFAULT_PORT, ENV_PREFIX, SECRET_FIELDS, Settings, env_name, load
 from thingspace_exporter.simulator.cli import parser as simulator_parser
+from thingspace_exporter.web import endpoints as server
+from thingspace_exporter.web import healthcheck
 
 from .containers import ROOT
 

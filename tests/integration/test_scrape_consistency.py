@@ -9,10 +9,10 @@ from collections import defaultdict
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import AccountData
 from thingspace_exporter.metrics import ExporterMetrics
+from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.web.exposition import render
 
 ACCOUNTS = ("0000123456-00001", "0000123456-00002")

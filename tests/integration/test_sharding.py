@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from thingspace_exporter.app import Exporter
 from thingspace_exporter.metrics import ExporterMetrics
-from thingspace_exporter.statefile import LoginFailures
+from thingspace_exporter.thingspace.login_failures import LoginFailures
 
 from .conftest import CREDS, assert_matches, exposition, settings_for, value
 

@@ -9,10 +9,10 @@ import time
 import pytest
 import responses
 from thingspace_exporter.collectors.device_listing import list_sequential
-from thingspace_exporter.statefile import LoginFailures
 from thingspace_exporter.thingspace.auth import Auth
 from thingspace_exporter.thingspace.client import Client
 from thingspace_exporter.thingspace.errors import ApiError
+from thingspace_exporter.thingspace.login_failures import LoginFailures
 from thingspace_exporter.thingspace.transport import Transport
 from ts_builders import ACCOUNT, BASE, CLIENT_ID, CLIENT_SECRET, PASSWORD, USERNAME, device, page, sample
 

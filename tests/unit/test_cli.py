@@ -210,7 +210,7 @@ def test_bad_shard_and_state_settings(env, var):
 
 
 def test_reset_login_failures(tmp_path):
-    from thingspace_exporter.statefile import LoginFailures
+    from thingspace_exporter.thingspace.login_failures import LoginFailures
 
     store = LoginFailures(str(tmp_path), REQUIRED["THINGSPACE_USERNAME"])
     store.save(4, 2e9)

@@ -6,7 +6,7 @@ import time
 
 from thingspace_exporter.collection.loop import Collection
 from thingspace_exporter.collection.snapshots import SnapshotStore
-from thingspace_exporter.statefile import Listing
+from thingspace_exporter.collectors.device_boundaries import Listing
 from thingspace_exporter.thingspace.decoding import decode_page
 from thingspace_exporter.thingspace.errors import ApiError
 from thingspace_exporter.web.exposition import render

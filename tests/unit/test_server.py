@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
-from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import Aggregator
 from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.web.exposition import render
 from ts_builders import device, page
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from thingspace_exporter.collectors.device_boundaries import Listing
 from thingspace_exporter.collectors.device_sizing import listing_seconds, warnings
-from thingspace_exporter.statefile import Listing
 
 
 @pytest.mark.parametrize(
@@ -52,8 +52,8 @@ def test_accounts_that_cannot_keep_up_are_named(settings_factory):
 
 def test_the_exporter_warns_at_start_from_what_the_state_dir_knows(settings_factory, tmp_path, log_stream):
     from thingspace_exporter.app import Exporter
+    from thingspace_exporter.collectors.device_boundaries import Boundaries
     from thingspace_exporter.metrics import ExporterMetrics
-    from thingspace_exporter.statefile import Boundaries
 
     settings = settings_factory(state_dir=str(tmp_path), cycle_timeout_seconds=60, collectors="devices")
     Boundaries(str(tmp_path), settings.accounts[0], settings.protocol).save(Listing(("5",), 500, 1.5, True))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from thingspace_exporter.statefile import LoginFailures, read, write
+from thingspace_exporter.statefile import read, write
+from thingspace_exporter.thingspace.login_failures import LoginFailures
 
 
 def test_write_replaces_whole_and_leaves_no_temporary_file(tmp_path):
@@ -63,7 +64,7 @@ def test_the_file_names_the_user_but_holds_no_secret(tmp_path):
 
 
 def test_boundaries_round_trip_per_account_and_protocol(tmp_path):
-    from thingspace_exporter.statefile import Boundaries, Listing
+    from thingspace_exporter.collectors.device_boundaries import Boundaries, Listing
 
     listing = Listing(("350000000001000", "350000000002000"), 3, 0.25, True)
     Boundaries(str(tmp_path), "acc", "LWM2M").save(listing)
@@ -86,7 +87,7 @@ def test_boundaries_round_trip_per_account_and_protocol(tmp_path):
     ],
 )
 def test_unusable_boundaries_read_as_none(tmp_path, doc):
-    from thingspace_exporter.statefile import Boundaries
+    from thingspace_exporter.collectors.device_boundaries import Boundaries
 
     store = Boundaries(str(tmp_path), "acc", "LWM2M")
     store.path.write_text(doc)

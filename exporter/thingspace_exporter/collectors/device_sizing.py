@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..statefile import Listing
+from .device_boundaries import Listing
 
 
 def listing_seconds(pages: int, page_seconds: float, workers: int, rate: float) -> float:

@@ -12,10 +12,10 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 
 from ..collection.snapshots import Snapshot
 from ..metrics import BG
-from ..statefile import Boundaries, Listing
 from ..thingspace.errors import ApiError
 from .base import Context
 from .device_aggregation import AccountData
+from .device_boundaries import Boundaries, Listing
 from .device_listing import list_parallel, list_sequential, order, plan_bounds
 
 PROGRESS_EVERY = 50  # pages between progress log lines on long listings

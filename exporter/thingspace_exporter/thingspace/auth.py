@@ -12,11 +12,10 @@ from typing import Any
 
 import msgspec
 
-from ..config import LOGIN_FAILURES_ALLOWED
 from ..logs import redactor
 from ..metrics import ExporterMetrics
-from ..statefile import LoginFailures
 from .errors import ApiError
+from .login_failures import LoginFailures
 from .transport import Transport
 
 Reload = Callable[[], tuple[str, str, str, str]]  # client id, client secret, user name, password
@@ -29,6 +28,9 @@ SESSION_IDLE = 1200.0  # the M2M session expires after 20 idle minutes
 SESSION_MARGIN = 120.0
 CREDENTIAL_STATUSES = (400, 401, 403)
 FIRST_REJECTION_PAUSE = 30.0
+# ThingSpace locks the M2M user after 5 failed logins in a row: every replica together may fail 4
+# times, and each needs one try, so at most 4 replicas share a user.
+LOGIN_FAILURES_ALLOWED = 4
 
 
 class CredentialGuard:
