@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
             data, _ = list_sequential(
                 lambda c, a=account: exporter.client.device_page(a, c), tuple(settings.last_connection_buckets)
             )
-            exporter.store.publish(Snapshot(account, data, time.time()))
+            exporter.store.publish(Snapshot(account, data, time.time(), "devices"))
         ok = True
         sys.stdout.buffer.write(exporter.store.derived.text + generate_latest(exporter.metrics.registry))
         prof.disable()

@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import statistics
 import sys
-import threading
 import time
 from types import SimpleNamespace
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from thingspace_exporter.collection.rendering import render
 from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import AccountData
 from thingspace_exporter.metrics import ExporterMetrics
 from thingspace_exporter.web import endpoints as server
-from thingspace_exporter.web.exposition import render
 
 ACCOUNT = "0000123456-00001"
 LABELS = ["account", "make", "model", "firmware", "status", "fota_eligible", "license_assigned"]
@@ -83,13 +82,14 @@ def main(argv: list[str]) -> int:
         count=sum(devices.values()),
     )
     store = SnapshotStore(render)
-    store.publish(Snapshot(ACCOUNT, data, time.time()))
-    ready = threading.Event()
-    ready.set()
-    exporter = SimpleNamespace(
-        store=store, metrics=ExporterMetrics(), collection=SimpleNamespace(ready=ready, healthy=lambda: (True, "ok"))
+    store.publish(Snapshot(ACCOUNT, data, time.time(), "devices"))
+    view = SimpleNamespace(  # web.view.View
+        exposition=lambda: store.derived,
+        registry=ExporterMetrics().registry,
+        healthy=lambda: (True, "ok"),
+        ready=lambda: True,
     )
-    httpd = server.bind("127.0.0.1", 0, server.make_app(exporter), limits)
+    httpd = server.bind("127.0.0.1", 0, server.make_app(view), limits)
     server.serve(httpd)
     print(
         msgspec.json.encode(

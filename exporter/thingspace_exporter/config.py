@@ -8,16 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .collection import sharding
+from .collectors import NAMES
 from .thingspace.auth import LOGIN_FAILURES_ALLOWED
+from .web.address import DEFAULT_PORT, parse_listen_address
 
 ENV_PREFIX = "THINGSPACE_"
-DEFAULT_PORT = 29811  # "ts" in ASCII hex; outside Prometheus' 9100-9999 allocation range
 DEFAULT_BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
-COLLECTORS = ("devices", "firmware", "licenses", "campaigns")  # every collector, all on by default
+COLLECTORS = NAMES  # every collector, all on by default, in the registry's order
 SECRET_FIELDS = ("client_id", "client_secret", "username", "password")
 MAX_SHARDS = LOGIN_FAILURES_ALLOWED  # each replica needs a login try of its own
 
@@ -76,6 +77,7 @@ def read_secret_file(path: str, source: str) -> str:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", hide_input_in_errors=True)
+    _web_config_loaded: Any = PrivateAttr(None)
 
     client_id: str = Field(min_length=1, description="OAuth2 client (application) key")
     client_secret: SecretStr = Field(description="OAuth2 client secret")
@@ -91,11 +93,14 @@ class Settings(BaseSettings):
     last_connection_buckets: Annotated[list[float], NoDecode] = Field(
         list(DEFAULT_BUCKETS), description="last-connection age histogram bounds, seconds"
     )
+    stale_after_cycles: int = Field(
+        3, ge=1, le=1000, description="drop a collector's series of an account after this many failed cycles in a row"
+    )
     stale_after_seconds: float | None = Field(
         None,
         gt=0,
         allow_inf_nan=False,
-        description="keep a failing account's last snapshot this long (default 3 intervals)",
+        description="and no sooner than this long after its last success (default: that many intervals)",
     )
     cycle_timeout_seconds: float = Field(
         1800.0, gt=0, allow_inf_nan=False, description="deadline for one account's listing"
@@ -229,18 +234,6 @@ class Settings(BaseSettings):
             raise ValueError("not a writable directory")
         return value
 
-    @field_validator("web_config_file")
-    @classmethod
-    def _web_config(cls, value: str | None) -> str | None:
-        if value is not None:
-            from .web import webconfig  # YAML and TLS: imported only by those who use them
-
-            try:
-                webconfig.load(value)  # the whole file, certificates included: it fails now or never
-            except webconfig.WebConfigError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -253,9 +246,25 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _web_config(self) -> Settings:
+        if self.web_config_file is not None:
+            from .web import webconfig  # YAML and TLS: imported only by those who use them
+
+            try:  # the whole file, certificates included: it fails now or never
+                self._web_config_loaded = webconfig.load(self.web_config_file)
+            except webconfig.WebConfigError as exc:
+                raise ConfigError(f"{env_name('web_config_file')}: {exc}") from None
+        return self
+
+    @property
+    def web_config(self) -> Any:
+        """The web configuration file as loaded and checked at start-up (web.webconfig.WebConfig)."""
+        return self._web_config_loaded
+
+    @model_validator(mode="after")
     def _stale_default(self) -> Settings:
         if self.stale_after_seconds is None:
-            self.stale_after_seconds = 3 * self.interval_seconds
+            self.stale_after_seconds = self.stale_after_cycles * self.interval_seconds
         return self
 
     @property
@@ -269,14 +278,6 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         return [self.client_secret.get_secret_value(), self.password.get_secret_value()]
-
-
-def parse_listen_address(value: str) -> tuple[str, int]:
-    host, sep, port = value.strip().rpartition(":")
-    # ASCII digits only: int() fails on "²" (str.isdigit() accepts it) with the value in its message
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise ValueError("give host:port, e.g. :29811 or 127.0.0.1:29811")
-    return host.strip("[]"), int(port)
 
 
 def load(cli_values: dict[str, Any] | None = None) -> Settings:

@@ -127,7 +127,7 @@ def test_kubernetes_settings_secret_keys_port_and_image():
 def test_health_paths_are_served(sim_factory, exporter_factory):
     """The probes' and the healthcheck's paths are routes of a real exporter (404 otherwise)."""
     exporter = exporter_factory(sim_factory({"0000123456-00001": 10}))
-    httpd = server.bind("127.0.0.1", 0, server.make_app(exporter))
+    httpd = server.bind("127.0.0.1", 0, server.make_app(exporter.view))
     thread = server.serve(httpd)
     docs = kube_docs()
     (statefulset,) = [d for d in docs if d["kind"] == "StatefulSet"]

@@ -9,11 +9,11 @@ from collections import defaultdict
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from thingspace_exporter.collection.rendering import render
 from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import AccountData
 from thingspace_exporter.metrics import ExporterMetrics
 from thingspace_exporter.web import endpoints as server
-from thingspace_exporter.web.exposition import render
 
 ACCOUNTS = ("0000123456-00001", "0000123456-00002")
 
@@ -36,12 +36,13 @@ def data(generation: int) -> AccountData:
 
 def test_scrapes_see_whole_snapshots_while_swapping():
     store: SnapshotStore = SnapshotStore(render)
-    exporter = types.SimpleNamespace(
-        store=store,
-        metrics=ExporterMetrics(process=False),
-        collection=types.SimpleNamespace(healthy=lambda: (True, "ok"), ready=threading.Event()),
+    view = types.SimpleNamespace(  # web.view.View
+        exposition=lambda: store.derived,
+        registry=ExporterMetrics(process=False).registry,
+        healthy=lambda: (True, "ok"),
+        ready=lambda: False,
     )
-    httpd = server.bind("127.0.0.1", 0, server.make_app(exporter))
+    httpd = server.bind("127.0.0.1", 0, server.make_app(view))
     server.serve(httpd)
     stop = threading.Event()
     swaps = defaultdict(int)
@@ -49,7 +50,7 @@ def test_scrapes_see_whole_snapshots_while_swapping():
     def publisher(account: str) -> None:
         generation = 1
         while not stop.is_set():
-            store.publish(Snapshot(account, data(generation), time.time()))
+            store.publish(Snapshot(account, data(generation), time.time(), "devices"))
             swaps[account] += 1
             generation = generation % 7 + 1
 

@@ -23,9 +23,7 @@ def rsps():
 @pytest.fixture
 def client(rsps, metrics, stop, log):
     transport = Transport(BASE, metrics, stop, retries=0)
-    yield Client(
-        transport, Auth(transport, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log), metrics, "LWM2M"
-    )
+    yield Client(transport, Auth(transport, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log), metrics)
     transport.close()
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from thingspace_exporter.collectors.device_aggregation import Aggregator, flag, text
+from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.collectors.lastconnection import parse_time
-from thingspace_exporter.thingspace.decoding import decode_page
 from ts_builders import DROP, device, page
 
 BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)

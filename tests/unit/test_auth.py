@@ -9,6 +9,7 @@ import time
 import pytest
 import responses
 from thingspace_exporter.collectors.device_listing import list_sequential
+from thingspace_exporter.collectors.device_pages import device_page
 from thingspace_exporter.thingspace.auth import Auth
 from thingspace_exporter.thingspace.client import Client
 from thingspace_exporter.thingspace.errors import ApiError
@@ -58,7 +59,7 @@ def auth(metrics, stop, log, clock):
 
 @pytest.fixture
 def client(auth, metrics):
-    return Client(auth.transport, auth, metrics, "LWM2M")
+    return Client(auth.transport, auth, metrics)
 
 
 def calls(rsps, url):
@@ -200,7 +201,7 @@ def test_401_gateway_fault_mid_listing_gets_one_new_token_and_retries_once(rsps,
         json={"fault": {"code": "900901", "message": "Invalid Credentials", "description": "Access failure"}},
     )
     rsps.get(DEVICES_URL, json=page([device("350000000000002")], more=False))
-    data, _ = list_sequential(lambda cursor: client.device_page(ACCOUNT, cursor), (3600.0,))
+    data, _ = list_sequential(lambda cursor: device_page(client, ACCOUNT, cursor), (3600.0,))
     assert data.count == 2 and data.pages == 2
     assert [c.request.params["lastSeenDeviceId"] for c in rsps.calls if c.request.url.startswith(DEVICES_URL)] == [
         "0",
@@ -220,7 +221,7 @@ def test_session_token_error_gets_one_new_login_and_one_retry(rsps, client, code
     logins(rsps, {"sessionToken": SESSIONS[0]}, {"sessionToken": SESSIONS[1]})
     rsps.get(DEVICES_URL, status=status, json={"errorCode": code, "errorMessage": "session problem"})
     rsps.get(DEVICES_URL, json=page([device("350000000000001")]))
-    p, _ = client.device_page(ACCOUNT, "0")
+    p, _ = device_page(client, ACCOUNT, "0")
     assert p.deviceList[0].deviceId == "350000000000001"
     assert calls(rsps, LOGIN_URL) == 2 and calls(rsps, TOKEN_URL) == 1 and calls(rsps, DEVICES_URL) == 2
     assert rsps.calls[-1].request.headers["VZ-M2M-Token"] == SESSIONS[1]
@@ -239,7 +240,7 @@ def test_a_second_rejection_after_the_retry_fails_without_looping(rsps, client, 
     logins(rsps, *[{"sessionToken": s} for s in SESSIONS])
     rsps.get(DEVICES_URL, **reply)
     with pytest.raises(ApiError) as e:
-        client.device_page(ACCOUNT, "0")
+        device_page(client, ACCOUNT, "0")
     assert e.value.reason in ("session_rejected", "token_rejected")
     assert calls(rsps, DEVICES_URL) == 2
     assert calls(rsps, TOKEN_URL) + calls(rsps, LOGIN_URL) == 3  # the first pair plus ONE renewal
@@ -251,7 +252,7 @@ def test_other_errors_are_not_retried_by_the_client(rsps, client):
     logins(rsps, {"sessionToken": SESSIONS[0]})
     rsps.get(DEVICES_URL, status=400, json={"errorCode": "INVALID_PARAMETER", "errorMessage": "Inactive account"})
     with pytest.raises(ApiError) as e:
-        client.device_page(ACCOUNT, "0")
+        device_page(client, ACCOUNT, "0")
     assert e.value.reason == "invalid_parameter" and calls(rsps, DEVICES_URL) == 1
 
 
@@ -418,7 +419,7 @@ def test_concurrent_session_rejections_share_one_new_login(rsps, client):
     def run():
         barrier.wait()
         try:
-            results.append(client.device_page(ACCOUNT, "0"))
+            results.append(device_page(client, ACCOUNT, "0"))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 

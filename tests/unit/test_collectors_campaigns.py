@@ -8,7 +8,8 @@ import re
 import pytest
 from api_fixtures import FOTA, calls, campaign, client, rsps  # noqa: F401 (fixtures)
 from thingspace_exporter.collection.snapshots import Snapshot
-from thingspace_exporter.collectors.campaigns import STATUSES, CampaignsCollector, families
+from thingspace_exporter.collectors import Tools
+from thingspace_exporter.collectors.campaigns import STATUSES, CampaignsCollector
 from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import ACCOUNT
 
@@ -64,14 +65,14 @@ def test_counts_by_status_and_running_campaigns_drilled_into(rsps, client, setti
     )
     serve_devices(rsps, "c1", ["UpgradeSuccess"] * 3 + ["UpgradeFailed"] * 2 + ["DownloadPending"], page_size=4)
     serve_devices(rsps, "c2", [])
-    collector = CampaignsCollector(client, settings_factory(max_running_campaigns=2), stop, log)
+    collector = CampaignsCollector(Tools(client, settings_factory(max_running_campaigns=2), stop, log, client.metrics))
     data = collector.collect(ACCOUNT, 1e18, {})
     assert data.by_status == {s: {"CampaignScheduled": 3, "CampaignEnded": 5}.get(s, 0) for s in STATUSES}
     assert [c.id for c in data.running] == ["c1", "c2"] and data.running_skipped == 1
     assert data.running[0].devices == {"UpgradeSuccess": 3, "UpgradeFailed": 2, "DownloadPending": 1}
     assert data.running[1].devices == {}
     assert calls(rsps, f"/reports/{ACCOUNT}/campaigns/c3/devices") == 0  # beyond the limit
-    fams = {f.name: f for f in families([Snapshot(ACCOUNT, data, 1.0, "campaigns")])}
+    fams = {f.name: f for f in CampaignsCollector.families([Snapshot(ACCOUNT, data, 1.0, "campaigns")])}
     assert len(fams["thingspace_campaigns"].samples) == len(STATUSES)
     assert fams["thingspace_campaigns_running_uncounted"].samples[0].value == 1
     info = fams["thingspace_campaign_info"].samples[0].labels
@@ -88,7 +89,7 @@ def test_counts_by_status_and_running_campaigns_drilled_into(rsps, client, setti
 
 def test_no_running_campaign_counted_when_the_limit_is_zero(rsps, client, settings_factory, log, stop):
     serve_campaigns(rsps, {"CampaignScheduled": [campaign("c1")]})
-    data = CampaignsCollector(client, settings_factory(max_running_campaigns=0), stop, log).collect(ACCOUNT, 1e18, {})
+    data = CampaignsCollector(Tools(client, settings_factory(max_running_campaigns=0), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {})
     assert data.running == () and data.running_skipped == 1
 
 
@@ -105,5 +106,5 @@ def test_no_running_campaign_counted_when_the_limit_is_zero(rsps, client, settin
 def test_a_bad_campaign_page_fails_with_its_reason(rsps, client, settings_factory, log, stop, page, reason):
     rsps.get(CAMPAIGNS, json=page)
     with pytest.raises(ApiError) as e:
-        CampaignsCollector(client, settings_factory(), stop, log).collect(ACCOUNT, 1e18, {})
+        CampaignsCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {})
     assert (e.value.reason, e.value.endpoint) == (reason, "campaigns")

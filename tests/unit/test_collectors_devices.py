@@ -6,8 +6,8 @@ from prometheus_client import CollectorRegistry
 from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors import devices as devices_collector
 from thingspace_exporter.collectors.device_aggregation import Aggregator
+from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.collectors.lastconnection import parse_time
-from thingspace_exporter.thingspace.decoding import decode_page
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29 07:43:08 +0000 UTC")
@@ -17,7 +17,7 @@ BUCKETS = (3600.0, 86400.0)
 def snapshot(account, *docs, fetched_at=NOW):
     a = Aggregator(BUCKETS)
     a.add(decode_page(json.dumps(page(list(docs))).encode()).deviceList, fetched_at)
-    return Snapshot(account, a.result(), 123.0)
+    return Snapshot(account, a.result(), 123.0, "devices")
 
 
 def families(snaps):
@@ -149,7 +149,7 @@ def test_the_stalest_devices_are_listed_with_their_last_connection():
         ).deviceList,
         NOW,
     )
-    fams = families({"a": Snapshot("a", a.result(), 123.0)})
+    fams = families({"a": Snapshot("a", a.result(), 123.0, "devices")})
     samples = [(s.labels, s.value) for s in fams["thingspace_device_last_connection_timestamp_seconds"].samples]
     assert samples == [
         ({"account": "a", "device_id": "2", "make": "M", "model": "X"}, NOW - 9 * 86400),

@@ -7,8 +7,9 @@ from api_fixtures import FOTA, calls, client, rsps  # noqa: F401 (fixtures)
 from hypothesis import given
 from hypothesis import strategies as st
 from thingspace_exporter.collection.snapshots import Snapshot
+from thingspace_exporter.collectors import Tools
 from thingspace_exporter.collectors.device_aggregation import AccountData
-from thingspace_exporter.collectors.firmware import FirmwareCollector, families, upgradable
+from thingspace_exporter.collectors.firmware import FirmwareCollector, upgradable
 from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import ACCOUNT
 
@@ -58,7 +59,7 @@ def test_paths_and_the_devices_they_apply_to(rsps, client, settings_factory, log
             ("QUECTEL", "BG96-NA", "BG96_R1", "active", "true", "false"): 5,  # another model: no path
         }
     )
-    data = FirmwareCollector(client, settings_factory(), stop, log).collect(ACCOUNT, 1e18, {"devices": listing})
+    data = FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {"devices": listing})
     assert data.paths == (
         (N, "NRF9160", "fw-0", "fw-2"),
         (N, "NRF9160", "fw-1", "fw-2"),
@@ -67,7 +68,7 @@ def test_paths_and_the_devices_they_apply_to(rsps, client, settings_factory, log
     assert data.upgradable == {(N, "NRF9160", "fw-1"): 9, ("QUECTEL", "BG96", "BG96_R1"): 3}
     request = rsps.calls[-1].request
     assert request.url.endswith("?protocol=LWM2M") and request.headers["VZ-M2M-Token"] == "sess-1"
-    fams = {f.name: f for f in families([Snapshot(ACCOUNT, data, 1.0, "firmware")])}
+    fams = {f.name: f for f in FirmwareCollector.families([Snapshot(ACCOUNT, data, 1.0, "firmware")])}
     assert [(s.labels, s.value) for s in fams["thingspace_devices_upgradable"].samples][0] == (
         {"account": ACCOUNT, "make": N, "model": "NRF9160", "firmware": "fw-1"},
         9,
@@ -77,7 +78,7 @@ def test_paths_and_the_devices_they_apply_to(rsps, client, settings_factory, log
 
 def test_without_a_listing_the_paths_alone(rsps, client, settings_factory, log, stop):
     rsps.get(f"{FOTA}/firmware/{ACCOUNT}", body=b"null")  # no paths at all
-    data = FirmwareCollector(client, settings_factory(), stop, log).collect(ACCOUNT, 1e18, {})
+    data = FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {})
     assert data.paths == () and data.upgradable is None
 
 
@@ -85,7 +86,7 @@ def test_without_a_listing_the_paths_alone(rsps, client, settings_factory, log, 
 def test_a_response_of_the_wrong_shape_is_a_bad_page(rsps, client, settings_factory, log, stop, body):
     rsps.get(f"{FOTA}/firmware/{ACCOUNT}", body=body)
     with pytest.raises(ApiError) as e:
-        FirmwareCollector(client, settings_factory(), stop, log).collect(ACCOUNT, 1e18, {})
+        FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {})
     assert e.value.reason == "bad_page" and e.value.endpoint == "firmware"
     assert calls(rsps, f"/firmware/{ACCOUNT}") == 1
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from thingspace_exporter.collectors import FAMILIES
+from thingspace_exporter.collectors import REGISTRY
 from thingspace_exporter.metrics import ExporterMetrics
 
 from tests.grafana_queries import panel_queries, panels
@@ -96,7 +96,7 @@ def load(uid: str) -> dict:
 
 
 def exporter_series_names() -> set[str]:
-    families = [*(f for build in FAMILIES.values() for f in build([])), *ExporterMetrics().registry.collect()]
+    families = [*(f for c in REGISTRY for f in c.families([])), *ExporterMetrics().registry.collect()]
     return {family.name + suffix for family in families for suffix in SUFFIXES[family.type]}
 
 

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.thingspace.errors import ApiError
 from ts_builders import device, page
 

@@ -6,11 +6,12 @@ import json
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
+from thingspace_exporter.collection.rendering import render
 from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors.device_aggregation import Aggregator
+from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.collectors.lastconnection import parse_time
-from thingspace_exporter.thingspace.decoding import decode_page
-from thingspace_exporter.web.exposition import body, negotiate, render
+from thingspace_exporter.web.exposition import body, negotiate
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29T07:43:08Z")
@@ -20,7 +21,7 @@ BUCKETS = (3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
 def snapshot(account, docs, fetched_at=NOW):
     a = Aggregator(BUCKETS)
     a.add(decode_page(json.dumps(page(docs)).encode()).deviceList, fetched_at)
-    return Snapshot(account, a.result(), NOW)
+    return Snapshot(account, a.result(), NOW, "devices")
 
 
 @pytest.fixture
@@ -162,14 +163,14 @@ def test_negotiate(accept, encoding, expected):
 
 
 def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, monkeypatch):
-    import thingspace_exporter.web.exposition as exposition_module
+    import thingspace_exporter.collection.rendering as rendering
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.openmetrics import exposition as om
     from thingspace_exporter.collectors import devices
 
     calls = []
-    counted = lambda snapshots: calls.extend(s.account for s in snapshots) or devices.families(snapshots)  # noqa: E731
-    renderer = exposition_module.Renderer({"devices": counted})
+    counted = lambda snapshots: calls.extend(s.account for s in snapshots) or devices.DevicesCollector.families(snapshots)  # noqa: E731
+    renderer = rendering.Renderer({"devices": counted})
     first, second = sorted(snaps)
     renderer({first: snaps[first]})
     renderer(dict(snaps))
@@ -179,7 +180,7 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
 
     class All:
         def collect(self):
-            return devices.families([changed[k] for k in sorted(changed, key=lambda k: k[1])])
+            return devices.DevicesCollector.families([changed[k] for k in sorted(changed, key=lambda k: k[1])])
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(All())
@@ -194,9 +195,9 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
 
 
 def test_each_collector_is_rendered_from_its_own_snapshots_and_only_enabled_ones(snaps):
+    from thingspace_exporter.collection.rendering import Renderer
     from thingspace_exporter.collection.snapshots import Snapshot
     from thingspace_exporter.collectors.licenses import LicenseData
-    from thingspace_exporter.web.exposition import Renderer
 
     both = {**snaps, ("licenses", "acc two"): Snapshot("acc two", LicenseData(100, 42), NOW, "licenses")}
     text = Renderer()(both).text.decode()
@@ -208,7 +209,7 @@ def test_each_collector_is_rendered_from_its_own_snapshots_and_only_enabled_ones
 
 
 def test_text_only_renderer_gives_the_same_text_and_nothing_else(snaps):
-    from thingspace_exporter.web.exposition import Renderer
+    from thingspace_exporter.collection.rendering import Renderer
 
     full, text_only = Renderer()(snaps), Renderer(text_only=True)(snaps)
     assert text_only.text == full.text

@@ -14,7 +14,7 @@ from thingspace_exporter.collectors.device_listing import (
     order,
     walk,
 )
-from thingspace_exporter.thingspace.decoding import Device, Page, decode_page
+from thingspace_exporter.collectors.device_pages import Device, Page, decode_page
 from thingspace_exporter.thingspace.errors import ApiError, Stopped
 from ts_builders import DROP, device, imei, page
 

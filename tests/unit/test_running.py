@@ -11,8 +11,11 @@ from ts_builders import ACCOUNT, sample
 
 
 class Fake:
+    endpoints = ()
+
     def __init__(self, name, result=None, fail=None):
         self.name, self.result, self.fail, self.seen = name, result, fail, []
+        self.account_series = name == "devices"  # as the real device collector declares
 
     def collect(self, account, deadline, context):
         self.seen.append(dict(context))
@@ -27,8 +30,9 @@ class Fake:
         return {"value": data}
 
 
-def runner(settings_factory, metrics, log, *collectors, **kw):
-    return Runner(settings_factory(**kw), SnapshotStore(lambda snaps: None), metrics, log, list(collectors))
+def runner(settings_factory, metrics, log, *collectors, wall=time.time, **kw):
+    store = SnapshotStore(lambda snaps: None)
+    return Runner(settings_factory(**kw), store, metrics, log, list(collectors), wall=wall)
 
 
 def test_a_failing_collector_leaves_the_others_published(settings_factory, metrics, log):
@@ -80,11 +84,15 @@ def test_each_collector_sees_what_those_before_it_published(settings_factory, me
 
 def test_a_stale_snapshot_is_dropped_for_that_collector_only(settings_factory, metrics, log):
     devices, licenses = Fake("devices", 1), Fake("licenses", 2)
-    r = runner(settings_factory, metrics, log, devices, licenses, interval_seconds=10, stale_after_seconds=1)
+    now = [1000.0]
+    r = runner(
+        settings_factory, metrics, log, devices, licenses, wall=lambda: now[0], stale_after_cycles=2, stale_after_seconds=1
+    )
     r.run_account(ACCOUNT)
     licenses.fail = ApiError("timeout", "slow", "subscriptions")
-    old = r.store.get("licenses", ACCOUNT)
-    r.store.publish(type(old)(old.account, old.data, time.time() - 5, "licenses"))
+    now[0] += 10
+    r.run_account(ACCOUNT)
+    assert r.store.get("licenses", ACCOUNT) is not None  # one failed cycle: kept
     r.run_account(ACCOUNT)
     assert r.store.get("licenses", ACCOUNT) is None and r.store.get("devices", ACCOUNT) is not None
     assert sample(metrics, "thingspace_snapshot_published", account=ACCOUNT) == 1

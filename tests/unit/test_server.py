@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families as text_parse
+from thingspace_exporter.collection.rendering import render
 from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import Aggregator
-from thingspace_exporter.thingspace.decoding import decode_page
+from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.web import endpoints as server
-from thingspace_exporter.web.exposition import render
+from thingspace_exporter.web.view import Status
 from ts_builders import device, page
 
 from tests.pki import make_pki
@@ -35,10 +36,25 @@ class FakeCollection:
 
 
 class FakeExporter:
+    """The web side's view of an exporter (web.view.View), over a real snapshot store."""
+
     def __init__(self, metrics):
         self.store = SnapshotStore(render)
         self.metrics = metrics
+        self.registry = metrics.registry
         self.collection = FakeCollection()
+
+    def exposition(self):
+        return self.store.derived
+
+    def healthy(self):
+        return self.collection.healthy()
+
+    def ready(self):
+        return self.collection.ready.is_set()
+
+    def status(self):
+        return Status(60.0, ("devices",), ("devices",), (), False, None, 0, 1)
 
 
 @pytest.fixture
@@ -49,7 +65,7 @@ def exporter(metrics):
 class Running:
     """A bound and serving server; `errors` collects what it reports of app failures."""
 
-    def __init__(self, exporter, limits=server.Limits(), ssl_context=None, authorize=None):
+    def __init__(self, exporter, limits=None, ssl_context=None, authorize=None):
         self.errors = []
         self.httpd = server.bind(
             "127.0.0.1", 0, server.make_app(exporter, authorize), limits, ssl_context, on_error=self.errors.append
@@ -87,7 +103,7 @@ def get(url, path, method="GET", headers=None):
 def publish(exporter):
     a = Aggregator((3600.0,))
     a.add(decode_page(json.dumps(page([device("1")])).encode()).deviceList, 1.6e9)
-    exporter.store.publish(Snapshot("acc", a.result(), 1.6e9))
+    exporter.store.publish(Snapshot("acc", a.result(), 1.6e9, "devices"))
 
 
 def test_metrics_text(url, exporter):

@@ -22,9 +22,9 @@ def test_starts_empty_with_derived_state():
 
 def test_publish_replaces_and_derives_together():
     store = SnapshotStore(lambda snaps: {key: s.data.count for key, s in snaps.items()})
-    store.publish(Snapshot("a", data(1), 1.0))
-    store.publish(Snapshot("b", data(2), 1.0))
-    store.publish(Snapshot("a", data(3), 2.0))
+    store.publish(Snapshot("a", data(1), 1.0, "devices"))
+    store.publish(Snapshot("b", data(2), 1.0, "devices"))
+    store.publish(Snapshot("a", data(3), 2.0, "devices"))
     store.publish(Snapshot("a", data(4), 2.0, collector="licenses"))  # another collector, same account
     assert store.derived == {("devices", "a"): 3, ("devices", "b"): 2, ("licenses", "a"): 4}
     assert store.snapshots["devices", "a"].completed_at == 2.0
@@ -33,17 +33,17 @@ def test_publish_replaces_and_derives_together():
 
 def test_published_mapping_is_read_only_and_old_views_do_not_change():
     store = SnapshotStore(lambda snaps: None)
-    store.publish(Snapshot("a", data(1), 1.0))
+    store.publish(Snapshot("a", data(1), 1.0, "devices"))
     old = store.snapshots
     assert isinstance(old, MappingProxyType)
     with pytest.raises(TypeError):
         old["b"] = None  # type: ignore[index]
-    store.publish(Snapshot("b", data(2), 1.0))
+    store.publish(Snapshot("b", data(2), 1.0, "devices"))
     assert list(old) == [("devices", "a")] and sorted(store.snapshots) == [("devices", "a"), ("devices", "b")]
 
 
 def test_snapshot_is_immutable():
-    snap = Snapshot("a", data(1), 1.0)
+    snap = Snapshot("a", data(1), 1.0, "devices")
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.account = "b"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -52,7 +52,7 @@ def test_snapshot_is_immutable():
 
 def test_drop():
     store = SnapshotStore(lambda snaps: len(snaps))
-    store.publish(Snapshot("a", data(1), 1.0))
+    store.publish(Snapshot("a", data(1), 1.0, "devices"))
     store.publish(Snapshot("a", data(1), 1.0, collector="campaigns"))
     assert store.drop("devices", "a") is True and store.derived == 1
     assert store.drop("devices", "a") is False
@@ -64,7 +64,7 @@ def test_concurrent_publishes_lose_nothing_and_stay_consistent():
 
     def publish(prefix):
         for i in range(200):
-            store.publish(Snapshot(f"{prefix}{i}", data(i), 1.0))
+            store.publish(Snapshot(f"{prefix}{i}", data(i), 1.0, "devices"))
 
     threads = [threading.Thread(target=publish, args=(p,)) for p in "abcd"]
     for t in threads:

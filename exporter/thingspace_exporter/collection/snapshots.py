@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
+
+from ..collectors.base import Snapshot
 
 T = TypeVar("T")
 Key = tuple[str, str]  # (collector, account)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    account: str
-    data: Any  # what the collector returned: AccountData for the device list
-    completed_at: float  # unix time the collection completed
-    collector: str = "devices"
-
-    @property
-    def key(self) -> Key:
-        return self.collector, self.account
 
 
 class SnapshotStore(Generic[T]):

@@ -1,40 +1,32 @@
 """Collectors, one for each kind of data ThingSpace gives: each fetches one account's worth per
-cycle and builds its metric families from the published snapshots, as node_exporter's collectors
-do; running.Runner times each one, counts its errors and publishes what it returns.
+cycle and builds its metric families from the published snapshots, as node_exporter's do.
 
-For each account they run in the order of NAMES: the device list first, so that the firmware
-collector counts the devices each upgrade path applies to from that listing's counts.
+REGISTRY is the one list of them, in the order they run for an account: the device list first,
+so that the firmware collector counts the devices each upgrade path applies to from its counts.
+Settings, request-metric labels and rendering are derived from it.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Any
+from .base import Collector, Context, Snapshot, Tools
+from .campaigns import CampaignsCollector
+from .devices import DevicesCollector
+from .firmware import FirmwareCollector
+from .licenses import LicensesCollector
 
-from ..config import COLLECTORS as NAMES
-from ..config import Settings
-from . import campaigns, devices, firmware, licenses
-from .base import Collector, Context
-
-CLASSES = {
-    "devices": devices.DevicesCollector,
-    "firmware": firmware.FirmwareCollector,
-    "licenses": licenses.LicensesCollector,
-    "campaigns": campaigns.CampaignsCollector,
-}
-# The families of every collector, by name, in order: rendering needs no client.
-FAMILIES = {
-    "devices": devices.families,
-    "firmware": firmware.families,
-    "licenses": licenses.families,
-    "campaigns": campaigns.families,
-}
-assert tuple(CLASSES) == tuple(FAMILIES) == NAMES
+REGISTRY: tuple[type[Collector], ...] = (
+    DevicesCollector,
+    FirmwareCollector,
+    LicensesCollector,
+    CampaignsCollector,
+)
+NAMES = tuple(c.name for c in REGISTRY)
+BY_NAME = {c.name: c for c in REGISTRY}
 
 
-def build(settings: Settings, client: Any, stop: threading.Event, log: Any) -> list[Collector]:
-    """The enabled collectors (THINGSPACE_COLLECTORS), in the order they run."""
-    return [CLASSES[name](client, settings, stop, log) for name in settings.collectors]
+def build(names: list[str], tools: Tools) -> list[Collector]:
+    """The named collectors (THINGSPACE_COLLECTORS), in the order they run."""
+    return [BY_NAME[name](tools) for name in names]
 
 
-__all__ = ["Collector", "Context", "NAMES", "FAMILIES", "build"]
+__all__ = ["BY_NAME", "NAMES", "REGISTRY", "Collector", "Context", "Snapshot", "Tools", "build"]

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from ..thingspace.decoding import Device
+from ..thingspace.decoding import text
+from .device_pages import Device
 from .lastconnection import EARLIEST, parse_time
 
 DeviceKey = tuple[str, str, str, str, str, str]  # make, model, firmware, status, fota_eligible, license
@@ -45,13 +46,6 @@ _times = attrgetter("make", "model", "lastConnectionTime", "lastConnectTime", "d
 _model = attrgetter("make", "model")
 _connection = attrgetter("lastConnectionTime")
 _connect = attrgetter("lastConnectTime")
-
-
-def text(value: Any) -> str:
-    """A label value from whatever the API sent: None is empty, numbers become strings."""
-    if type(value) is str:
-        return value
-    return "" if value is None else str(value)
 
 
 def flag(value: Any) -> str:

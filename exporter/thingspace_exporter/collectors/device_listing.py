@@ -10,39 +10,20 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 
-from ..thingspace.decoding import Device, Page
+from ..thingspace.decoding import text
 from ..thingspace.errors import ApiError, Stopped
-from .device_aggregation import AccountData, Aggregator, text
+from ..thingspace.paging import START, cursor_text, more_data
+from .device_aggregation import AccountData, Aggregator
+from .device_pages import Device, Page
 
 Fetch = Callable[[str], tuple[Page, float]]
-START = "0"
 
 
 def order(imei: str) -> tuple[int, str]:
     """Numeric order for digit strings of any length (IMEIs keep their leading zeros as text)."""
     stripped = imei.lstrip("0")
     return (len(stripped), stripped) if imei.isdigit() else (len(imei), imei)
-
-
-def cursor_text(value: Any) -> str | None:
-    """The next cursor: v3 sends a string, older versions a JSON number."""
-    if type(value) is str and value:
-        return value
-    if type(value) is int:
-        return str(value)
-    if type(value) is float and value.is_integer():
-        return str(int(value))
-    return None
-
-
-def more_data(value: Any, endpoint: str = "devices") -> bool:
-    if type(value) is bool:
-        return value
-    if type(value) is str and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ApiError("bad_page", f"hasMoreData is {type(value).__name__}, not a boolean", endpoint)
 
 
 def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator[tuple[list[Device], float]]:
@@ -72,29 +53,6 @@ def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator
             raise ApiError("stuck_cursor", f"cursor did not advance past {cursor}", "devices")
         yield devices, fetched_at
         cursor = nxt
-
-
-def cursor_pages(fetch: Callable[[str], Any], items: str, cursor: str, endpoint: str) -> Iterator[list]:
-    """The `items` lists of a chain of pages linked by the `cursor` field (campaigns and their
-    devices), with the device list's rules: a missing or repeated cursor, or an empty page that
-    claims more data, raises ApiError instead of looping. Campaign ids have no order to check."""
-    current, seen = START, {START}
-    while True:
-        page = fetch(current)
-        got = getattr(page, items) or []
-        if not more_data(page.hasMoreData, endpoint):
-            yield got
-            return
-        if not got:
-            raise ApiError("empty_page", f"empty page with hasMoreData after cursor {current}", endpoint)
-        nxt = cursor_text(getattr(page, cursor))
-        if nxt is None:
-            raise ApiError("missing_cursor", f"no {cursor} after cursor {current}", endpoint)
-        if nxt in seen:
-            raise ApiError("stuck_cursor", f"cursor {nxt} came back", endpoint)
-        seen.add(nxt)
-        yield got
-        current = nxt
 
 
 def plan_bounds(marks: list[tuple[str, int]]) -> list[str]:

@@ -3,29 +3,33 @@ along the previous cycle's page boundaries once a listing has completed."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
-from ..collection.snapshots import Snapshot
 from ..metrics import BG
 from ..thingspace.errors import ApiError
-from .base import Context
+from . import device_sizing
+from .base import Collector, Context, Snapshot, Tools
 from .device_aggregation import AccountData
 from .device_boundaries import Boundaries, Listing
 from .device_listing import list_parallel, list_sequential, order, plan_bounds
+from .device_pages import device_page
 
 PROGRESS_EVERY = 50  # pages between progress log lines on long listings
 
 
-class DevicesCollector:
+class DevicesCollector(Collector):
     name = "devices"
+    endpoints = ("devices",)
+    account_series = True
+    status_fields = ("devices", "pages")
 
-    def __init__(self, client: Any, settings: Any, stop: threading.Event, log: Any) -> None:
-        self.client, self.settings, self.stop, self.log = client, settings, stop, log
+    def __init__(self, tools: Tools) -> None:
+        super().__init__(tools)
+        settings = tools.settings
         self.buckets = tuple(settings.last_connection_buckets)
         self.stalest = settings.stalest_devices
         # what each account's last listing learnt; with THINGSPACE_STATE_DIR, from before a
@@ -45,14 +49,17 @@ class DevicesCollector:
         return {a: list(known.bounds) for a, known in self.listings.items()}
 
     def collect(self, account: str, deadline: float, context: Context) -> AccountData:
-        log = self.log.bind(account=account)
+        client, settings, metrics = self.tools.client, self.tools.settings, self.tools.metrics
+        log = self.tools.log.bind(account=account)
         started = time.monotonic()
         timing = [0.0, 0]  # request seconds, requests
 
         def fetch(cursor: str):
             sent = time.monotonic()
             try:
-                return self.client.device_page(account, cursor, deadline)
+                page = device_page(client, account, cursor, deadline, settings.protocol)
+                metrics.pages.labels(account).inc()
+                return page
             finally:
                 timing[0] += time.monotonic() - sent
                 timing[1] += 1
@@ -74,12 +81,12 @@ class DevicesCollector:
 
     def _list(self, account: str, fetch, progress, log, seen) -> tuple[AccountData, list[str]]:
         known = self.listings.get(account)
-        workers = self.settings.max_concurrency
+        workers = self.tools.settings.max_concurrency
         if known and known.bounds and workers > 1:
             log.debug("listing", mode="parallel", segments=len(known.bounds) + 1, complete_before=known.complete)
             try:
                 return list_parallel(
-                    fetch, self.buckets, list(known.bounds), workers, self.stop, progress, self.stalest, seen
+                    fetch, self.buckets, list(known.bounds), workers, self.tools.stop, progress, self.stalest, seen
                 )
             except ApiError as exc:
                 if exc.reason == "deadline":
@@ -99,12 +106,20 @@ class DevicesCollector:
             except OSError as exc:  # it only costs the next start its parallel first listing
                 log.warning("state_not_saved", path=str(store.path), error=exc.strerror)
 
-    @staticmethod
-    def summary(data: AccountData) -> dict[str, Any]:
+    def summary(self, data: AccountData) -> dict[str, Any]:
         return {"devices": data.count, "pages": data.pages, "series": len(data.devices)}
 
-    def families(self, snapshots: Sequence[Snapshot]) -> Iterator[Metric]:
-        return families(snapshots)
+    def warnings(self) -> list[tuple[str, dict[str, Any]]]:
+        fix = (
+            "raise THINGSPACE_MAX_CONCURRENCY and THINGSPACE_MAX_REQUESTS_PER_SECOND, "
+            "or the deadline and interval (README: Sizing)"
+        )
+        found = device_sizing.warnings(self.tools.settings, self.listings)
+        return [("listing_cannot_keep_up", {**w, "fix": fix}) for w in found]
+
+    @staticmethod
+    def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
+        return families(snaps)
 
 
 def merged_bounds(known: Listing | None, seen: list[tuple[str, int]]) -> list[str]:

@@ -3,18 +3,33 @@ each path applies to, counted from the device list's counts (exact, nothing kept
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..collection.snapshots import Snapshot
 from ..metrics import BG
-from .base import Context
-from .device_aggregation import AccountData, DeviceKey, text
+from ..thingspace.client import segment
+from ..thingspace.decoding import Scalar, text
+from .base import Collector, Context, Snapshot
+from .device_aggregation import AccountData, DeviceKey
+from .devices import DevicesCollector
+
+PATH = "/api/fota/v3/firmware/{account}"
+
+
+class FirmwarePath(msgspec.Struct, gc=False):
+    firmwareName: Scalar = None
+    firmwareFrom: Scalar = None
+    firmwareTo: Scalar = None
+    make: Scalar = None
+    model: Scalar = None
+
+
+DECODER = msgspec.json.Decoder(list[FirmwarePath] | None)
 
 Path = tuple[str, str, str, str]  # make, model, firmware from, firmware to
 
@@ -37,46 +52,40 @@ def upgradable(devices: Mapping[DeviceKey, int], paths: Sequence[Path]) -> dict[
     return dict(counts)
 
 
-class FirmwareCollector:
+class FirmwareCollector(Collector):
     name = "firmware"
-
-    def __init__(self, client: Any, settings: Any, stop: threading.Event, log: Any) -> None:
-        self.client = client
+    endpoints = ("firmware",)
 
     def collect(self, account: str, deadline: float, context: Context) -> FirmwareData:
-        paths = tuple(
-            sorted(
-                {
-                    (text(p.make), text(p.model), text(p.firmwareFrom), text(p.firmwareTo))
-                    for p in self.client.firmware(account, deadline)
-                }
-            )
+        protocol = self.tools.settings.protocol
+        params = {"protocol": protocol} if protocol else {}
+        found = self.tools.client.fetch_json(
+            "firmware", PATH.format(account=segment(account)), params, deadline, DECODER
         )
-        devices: AccountData | None = context.get("devices")
+        paths = tuple(
+            sorted({(text(p.make), text(p.model), text(p.firmwareFrom), text(p.firmwareTo)) for p in found or ()})
+        )
+        devices: AccountData | None = context.get(DevicesCollector.name)
         return FirmwareData(paths, None if devices is None else upgradable(devices.devices, paths))
 
-    def families(self, snapshots: Sequence[Snapshot]) -> Iterator[Metric]:
-        return families(snapshots)
-
-    @staticmethod
-    def summary(data: FirmwareData) -> dict[str, Any]:
+    def summary(self, data: FirmwareData) -> dict[str, Any]:
         return {"paths": len(data.paths), "upgradable": sum((data.upgradable or {}).values())}
 
-
-def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
-    info = GaugeMetricFamily(
-        "thingspace_firmware_upgrade_info",
-        f"Firmware upgrade paths available for a make and model (always 1). {BG}",
-        labels=["account", "make", "model", "firmware_from", "firmware_to"],
-    )
-    devices = GaugeMetricFamily(
-        "thingspace_devices_upgradable",
-        f"Devices whose firmware is the starting point of an upgrade path for their make and model. {BG}",
-        labels=["account", "make", "model", "firmware"],
-    )
-    for snap in snaps:
-        for path in snap.data.paths:
-            info.add_metric([snap.account, *path], 1)
-        for key, n in sorted((snap.data.upgradable or {}).items()):
-            devices.add_metric([snap.account, *key], n)
-    yield from (info, devices)
+    @staticmethod
+    def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "thingspace_firmware_upgrade_info",
+            f"Firmware upgrade paths available for a make and model (always 1). {BG}",
+            labels=["account", "make", "model", "firmware_from", "firmware_to"],
+        )
+        devices = GaugeMetricFamily(
+            "thingspace_devices_upgradable",
+            f"Devices whose firmware is the starting point of an upgrade path for their make and model. {BG}",
+            labels=["account", "make", "model", "firmware"],
+        )
+        for snap in snaps:
+            for path in snap.data.paths:
+                info.add_metric([snap.account, *path], 1)
+            for key, n in sorted((snap.data.upgradable or {}).items()):
+                devices.add_metric([snap.account, *key], n)
+        yield from (info, devices)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from ..collection.snapshots import Snapshot
 from ..metrics import BG
+from ..thingspace.client import segment
+from ..thingspace.decoding import Scalar
 from ..thingspace.errors import ApiError
-from .base import Context
+from .base import Collector, Context, Snapshot
+
+PATH = "/api/fota/v3/subscriptions/{account}"
+
+
+class Subscription(msgspec.Struct, gc=False):
+    licenseCount: Scalar = None
+    licenseUsedCount: Scalar = None
+
+
+DECODER = msgspec.json.Decoder(Subscription)
 
 
 @dataclass(frozen=True)
@@ -30,30 +41,27 @@ def count(value: Any, field: str) -> float:
     raise ApiError("bad_page", f"{field} is not a count", "subscriptions")
 
 
-class LicensesCollector:
+class LicensesCollector(Collector):
     name = "licenses"
-
-    def __init__(self, client: Any, settings: Any, stop: threading.Event, log: Any) -> None:
-        self.client = client
+    endpoints = ("subscriptions",)
 
     def collect(self, account: str, deadline: float, context: Context) -> LicenseData:
-        doc = self.client.subscription(account, deadline)
+        path = PATH.format(account=segment(account))
+        doc = self.tools.client.fetch_json("subscriptions", path, {}, deadline, DECODER)
         return LicenseData(count(doc.licenseCount, "licenseCount"), count(doc.licenseUsedCount, "licenseUsedCount"))
 
-    def families(self, snapshots: Sequence[Snapshot]) -> Iterator[Metric]:
-        return families(snapshots)
-
-    @staticmethod
-    def summary(data: LicenseData) -> dict[str, Any]:
+    def summary(self, data: LicenseData) -> dict[str, Any]:
         return {"licenses": data.total, "licenses_used": data.used}
 
-
-def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
-    total = GaugeMetricFamily("thingspace_licenses", f"FOTA licences the account has bought. {BG}", labels=["account"])
-    used = GaugeMetricFamily(
-        "thingspace_licenses_used", f"FOTA licences of the account in use. {BG}", labels=["account"]
-    )
-    for snap in snaps:
-        total.add_metric([snap.account], snap.data.total)
-        used.add_metric([snap.account], snap.data.used)
-    yield from (total, used)
+    @staticmethod
+    def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
+        total = GaugeMetricFamily(
+            "thingspace_licenses", f"FOTA licences the account has bought. {BG}", labels=["account"]
+        )
+        used = GaugeMetricFamily(
+            "thingspace_licenses_used", f"FOTA licences of the account in use. {BG}", labels=["account"]
+        )
+        for snap in snaps:
+            total.add_metric([snap.account], snap.data.total)
+            used.add_metric([snap.account], snap.data.used)
+        yield from (total, used)

@@ -7,25 +7,20 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
+
 from ..metrics import ExporterMetrics
 from .auth import Auth
-from .decoding import CampaignDevicePage, CampaignPage, FirmwarePath, Page, Subscription, decode, decode_page
+from .decoding import decode
 from .errors import ApiError
 from .transport import Transport
 
-DEVICES_PATH = "/api/fota/v3/devices/"
-FIRMWARE_PATH = "/api/fota/v3/firmware/{account}"
-SUBSCRIPTIONS_PATH = "/api/fota/v3/subscriptions/{account}"
-CAMPAIGNS_PATH = "/api/fota/v3/reports/{account}/firmware/campaigns"
-CAMPAIGN_DEVICES_PATH = "/api/fota/v3/reports/{account}/campaigns/{campaign}/devices"
-
 
 class Client:
-    def __init__(self, transport: Transport, auth: Auth, metrics: ExporterMetrics, protocol: str) -> None:
+    def __init__(self, transport: Transport, auth: Auth, metrics: ExporterMetrics) -> None:
         self.transport = transport
         self.auth = auth
         self.metrics = metrics
-        self.protocol = protocol
 
     def get(self, endpoint: str, path: str, params: dict[str, str], deadline: float | None) -> bytes:
         for attempt in (1, 2):
@@ -42,41 +37,10 @@ class Client:
             return body
         raise AssertionError("unreachable")
 
-    def device_page(self, account: str, cursor: str, deadline: float | None = None) -> tuple[Page, float]:
-        """One page of the account's device list, and the time it arrived."""
-        params = {"lastSeenDeviceId": cursor}
-        if self.protocol:
-            params["protocol"] = self.protocol
-        page, fetched_at = self._decoded("devices", DEVICES_PATH + _segment(account), params, deadline, decode_page)
-        self.metrics.pages.labels(account).inc()
-        return page, fetched_at
-
-    def firmware(self, account: str, deadline: float | None = None) -> list[FirmwarePath]:
-        """The upgrade paths (firmware from, to) of each make and model, for the configured protocol."""
-        params = {"protocol": self.protocol} if self.protocol else {}
-        paths = self._doc("firmware", FIRMWARE_PATH.format(account=_segment(account)), params, deadline)
-        return paths or []
-
-    def subscription(self, account: str, deadline: float | None = None) -> Subscription:
-        return self._doc("subscriptions", SUBSCRIPTIONS_PATH.format(account=_segment(account)), {}, deadline)
-
-    def campaign_page(self, account: str, status: str, cursor: str, deadline: float | None = None) -> CampaignPage:
-        params = {"campaignStatus": status, "lastSeenCampaignId": cursor}
-        return self._doc("campaigns", CAMPAIGNS_PATH.format(account=_segment(account)), params, deadline)
-
-    def campaign_device_page(
-        self, account: str, campaign: str, cursor: str, deadline: float | None = None
-    ) -> CampaignDevicePage:
-        path = CAMPAIGN_DEVICES_PATH.format(account=_segment(account), campaign=_segment(campaign))
-        return self._doc("campaign_devices", path, {"lastSeenDeviceId": cursor}, deadline)
-
-    def _doc(self, endpoint: str, path: str, params: dict[str, str], deadline: float | None) -> Any:
-        return self._decoded(endpoint, path, params, deadline, lambda body: decode(endpoint, body))[0]
-
-    def _decoded(
+    def fetch(
         self, endpoint: str, path: str, params: dict[str, str], deadline: float | None, parse: Callable[[bytes], Any]
     ) -> tuple[Any, float]:
-        """GET and decode, with the time the response arrived."""
+        """GET and decode with `parse` (which raises ApiError), and the time the response arrived."""
         for attempt in (1, 2):
             body = self.get(endpoint, path, params, deadline)
             fetched_at = time.time()
@@ -91,6 +55,13 @@ class Client:
                 raise
         raise AssertionError("unreachable")
 
+    def fetch_json(
+        self, endpoint: str, path: str, params: dict[str, str], deadline: float | None, decoder: msgspec.json.Decoder
+    ) -> Any:
+        """GET and decode a response of `endpoint` with a msgspec decoder."""
+        return self.fetch(endpoint, path, params, deadline, lambda body: decode(decoder, body, endpoint))[0]
 
-def _segment(value: str) -> str:
+
+def segment(value: str) -> str:
+    """A path segment: an account or campaign name, percent-encoded whole."""
     return quote(value, safe="")

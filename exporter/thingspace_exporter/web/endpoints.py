@@ -1,41 +1,31 @@
-"""HTTP endpoints: /metrics, a landing page, and health and readiness, as a WSGI app served by
-serving.Server (bounded threads, parked idle connections, timeouts and size limits)."""
+"""HTTP endpoints: /metrics, the status page, and health and readiness, as a WSGI app over the
+read-only view of the exporter (view.View), served by http_server.Server."""
 
 from __future__ import annotations
 
 import ssl
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from .. import __version__
+from . import status_page
 from .exposition import body
 from .http_server import Limits, Server
+from .view import View
 
 # authorize(environ) -> None to serve the request, or (status, extra headers) to refuse it, e.g.
 # ("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="thingspace-exporter"')]). It runs on a
 # worker thread, so a slow check (a bcrypt hash) never holds up other connections.
 Authorize = Callable[[dict], "tuple[str, list[tuple[str, str]]] | None"]
 
-LANDING = f"""<!doctype html>
-<html><head><title>ThingSpace exporter</title></head>
-<body><h1>ThingSpace exporter {__version__}</h1>
-<p>Device metrics are collected from ThingSpace in the background; a scrape never calls the API.</p>
-<ul><li><a href="metrics">/metrics</a></li><li><a href="-/healthy">/-/healthy</a></li>
-<li><a href="-/ready">/-/ready</a></li></ul></body></html>
-""".encode()
-
 
 def make_app(
-    exporter: Any,
+    view: View,
     authorize: Authorize | None = None,
     extra_headers: Callable[[], Iterable[tuple[str, str]]] | None = None,
-    page: Callable[[], bytes] = lambda: LANDING,
 ) -> Callable:
-    """`exporter` offers .store, .metrics.registry, .collection (healthy(), ready). The server
-    passes only GET and HEAD requests without a body; every request goes through `authorize`,
-    and every response carries `extra_headers()` (a web configuration's security headers).
-    `page()` is the page at `/` (the status page, in the exporter)."""
+    """The WSGI app over a read-only view of the exporter. The server passes only GET and HEAD
+    requests without a body; every request goes through `authorize`, and every response carries
+    `extra_headers()` (a web configuration's security headers)."""
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if extra_headers is not None:
@@ -47,21 +37,17 @@ def make_app(
             status, headers = refusal
             return _send(start_response, status, status.encode()[4:] + b"\n", headers=headers)
         if path == "/metrics":
-            data, headers = body(
-                exporter.store.derived,
-                exporter.metrics.registry,
-                environ.get("HTTP_ACCEPT", ""),
-                environ.get("HTTP_ACCEPT_ENCODING", ""),
-            )
+            accept, encoding = environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_ACCEPT_ENCODING", "")
+            data, headers = body(view.exposition(), view.registry, accept, encoding)
             start_response("200 OK", [*headers, ("Content-Length", str(len(data)))])
             return [b"" if method == "HEAD" else data]
         if path == "/":
-            return _send(start_response, "200 OK", page(), "text/html; charset=utf-8")
+            return _send(start_response, "200 OK", status_page.render(view.status()), "text/html; charset=utf-8")
         if path == "/-/healthy":
-            ok, why = exporter.collection.healthy()
+            ok, why = view.healthy()
             return _send(start_response, "200 OK" if ok else "503 Service Unavailable", why.encode() + b"\n")
         if path == "/-/ready":
-            if exporter.collection.ready.is_set():
+            if view.ready():
                 return _send(start_response, "200 OK", b"ready\n")
             return _send(start_response, "503 Service Unavailable", b"first collection cycle not finished\n")
         return _send(start_response, "404 Not Found", b"not found\n")
@@ -84,12 +70,12 @@ def bind(
     host: str,
     port: int,
     app: Callable,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     ssl_context: ssl.SSLContext | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> Server:
     """Bind now (so a port in use fails at start-up); serve later with serve()."""
-    return Server(host, port, app, limits, ssl_context, on_error)
+    return Server(host, port, app, limits or Limits(), ssl_context, on_error)
 
 
 def serve(server: Server) -> threading.Thread:

@@ -14,9 +14,11 @@ import sys
 import urllib.error
 import urllib.request
 
-from ..config import DEFAULT_PORT, ENV_PREFIX, parse_listen_address
+from .address import DEFAULT_PORT, parse_listen_address
 from .webconfig import WebConfigError, load
 
+# the exporter's settings (config.ENV_PREFIX), read here without the rest of the exporter
+ENV_PREFIX = "THINGSPACE_"
 TIMEOUT_SECONDS = 4.0  # below the HEALTHCHECK's --timeout, so a hung server reports why
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 from html import escape
-from typing import Any
 
 from .. import __version__
+from .view import CollectorState, Status
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}
@@ -27,74 +27,66 @@ def ago(seconds: float) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
-def render(exporter: Any, now: float | None = None) -> bytes:
+def render(status: Status, now: float | None = None) -> bytes:
     now = time.time() if now is None else now
-    settings, collection = exporter.settings, exporter.collection
-    runner, store = collection.runner, exporter.store
-    names = [c.name for c in collection.collectors]
+    names = status.collectors
+    fields = status.summary_fields
     rows = []
-    for account in collection.accounts:
-        main = runner.outcomes.get((account, "devices"))
-        devices = store.get("devices", account)
-        cells = [f"<td><code>{escape(account)}</code></td>", _outcome(main)]
-        data = devices.data if devices is not None else None
-        cells.append(f"<td>{data.count if data is not None else '<span class=muted>–</span>'}</td>")
-        cells.append(f"<td>{data.pages if data is not None else '<span class=muted>–</span>'}</td>")
-        cells.append(f"<td>{f'{main.duration:.1f} s' if main else '–'}</td>")
-        cells.append(f"<td>{ago(now - devices.completed_at) if devices else '<span class=muted>none yet</span>'}</td>")
-        last_error = _last_error(runner, account, names)
-        cells.append(f"<td>{last_error}</td>")
-        cells.append(
-            "<td class=nowrap>"
-            + "<br>".join(f"{escape(name)}: {_state(runner.outcomes.get((account, name)))}" for name in names)
-            + "</td>"
-        )
+    for row in status.accounts:
+        cells = [f"<td><code>{escape(row.account)}</code></td>", _outcome(row.ok)]
+        for field in fields:
+            value = row.summary.get(field)
+            cells.append(f"<td>{escape(str(value)) if value is not None else '<span class=muted>–</span>'}</td>")
+        cells.append(f"<td>{f'{row.duration:.1f} s' if row.duration is not None else '–'}</td>")
+        age = ago(now - row.completed_at) if row.completed_at is not None else "<span class=muted>none yet</span>"
+        cells.append(f"<td>{age}</td>")
+        cells.append(f"<td>{_last_error(row.collectors)}</td>")
+        states = "<br>".join(f"{escape(c.name)}: {_state(c)}" for c in row.collectors)
+        cells.append(f"<td class=nowrap>{states}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    upcoming = collection.next_cycle_at
-    if collection.cycle_started is not None:
+    if status.cycle_running:
         cycle = "a cycle is running now"
-    elif upcoming is not None:
-        cycle = f"next cycle in {ago(upcoming - now)}"
+    elif status.next_cycle_at is not None:
+        cycle = f"next cycle in {ago(status.next_cycle_at - now)}"
     else:
         cycle = "the first cycle has not started"
-    shard = f", shard {settings.shard_index} of {settings.shard_count}" if settings.shard_count > 1 else ""
+    shard = f", shard {status.shard_index} of {status.shard_count}" if status.shard_count > 1 else ""
+    heads = "".join(f"<th>{escape(f)}</th>" for f in fields)
+    columns = 6 + len(fields)
+    empty = f"<tr><td colspan={columns} class=muted>this shard has no accounts</td></tr>"
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ThingSpace exporter</title>
 <style>{STYLE}</style></head>
 <body><h1>ThingSpace exporter {escape(__version__)}</h1>
-<p>Device data is collected from ThingSpace in the background every {ago(settings.interval_seconds)};
-a scrape never calls the API. {len(collection.accounts)} accounts{escape(shard)}; {escape(cycle)}.
+<p>Device data is collected from ThingSpace in the background every {ago(status.interval_seconds)};
+a scrape never calls the API. {len(status.accounts)} accounts{escape(shard)}; {escape(cycle)}.
 Collectors: {escape(", ".join(names))}.</p>
-<table><thead><tr><th>account</th><th>last cycle</th><th>devices</th><th>pages</th><th>duration</th>
+<table><thead><tr><th>account</th><th>last cycle</th>{heads}<th>duration</th>
 <th>age of the data</th><th>last error</th><th>collectors</th></tr></thead>
-<tbody>{"".join(rows) or "<tr><td colspan=8 class=muted>this shard has no accounts</td></tr>"}</tbody></table>
+<tbody>{"".join(rows) or empty}</tbody></table>
 <p><a href="metrics">/metrics</a> · <a href="-/healthy">/-/healthy</a> · <a href="-/ready">/-/ready</a></p>
 </body></html>
 """
     return body.encode()
 
 
-def _outcome(outcome: Any) -> str:
-    if outcome is None:
+def _outcome(ok: bool | None) -> str:
+    if ok is None:
         return "<td class=pending>not finished yet</td>"
-    return "<td class=ok>succeeded</td>" if outcome.ok else "<td class=failed>failed</td>"
+    return "<td class=ok>succeeded</td>" if ok else "<td class=failed>failed</td>"
 
 
-def _state(outcome: Any) -> str:
-    if outcome is None:
+def _state(state: CollectorState) -> str:
+    if state.ok is None:
         return "<span class=pending>pending</span>"
-    if outcome.ok:
+    if state.ok:
         return "<span class=ok>ok</span>"
-    return f"<span class=failed>{escape(outcome.reason)}</span>"
+    return f"<span class=failed>{escape(state.reason)}</span>"
 
 
-def _last_error(runner: Any, account: str, names: list[str]) -> str:
-    failed = [
-        (o.finished_at, name, o)
-        for name in names
-        if (o := runner.outcomes.get((account, name))) is not None and not o.ok
-    ]
+def _last_error(states: tuple[CollectorState, ...]) -> str:
+    failed = [s for s in states if s.ok is False]
     if not failed:
         return "<span class=muted>none</span>"
-    _, name, outcome = max(failed)
-    return f"{escape(name)}: <b>{escape(outcome.reason)}</b><br><span class=muted>{escape(outcome.error)}</span>"
+    last = max(failed, key=lambda s: s.finished_at)
+    return f"{escape(last.name)}: <b>{escape(last.reason)}</b><br><span class=muted>{escape(last.error)}</span>"
