@@ -1,6 +1,6 @@
 """OAuth tokens, M2M sessions and login lockout (thread-safe, clock injectable).
 
-Returns error *descriptions* (status, body); the server only encodes them.
+Returns error *descriptions* (status, body); the simulator's API only encodes them.
 Tokens come from ``secrets`` and are never logged.
 """
 
