@@ -63,7 +63,10 @@ def _same(given: str, expected: str) -> bool:
     return secrets.compare_digest(given.encode(), expected.encode())
 
 
-class Auth:
+class Gatekeeper:
+    """The simulated OAuth server and M2M session service: issues and checks both kinds of token,
+    and locks a user out after repeated failed logins."""
+
     def __init__(
         self,
         client_id: str,
@@ -117,7 +120,7 @@ class Auth:
         except ValueError:
             return False
         given = tuple(raw.split(":", 1))
-        return len(given) == 2 and all(_same(a, b) for a, b in zip(given, self._client))
+        return len(given) == 2 and all(_same(a, b) for a, b in zip(given, self._client, strict=True))
 
     def check_bearer(self, authorization: str | None) -> Reply | None:
         """None if the bearer token is valid, else the gateway fault."""

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote
 import msgspec
 
 from . import firmware, listing
-from .auth import Auth, gateway_fault
+from .auth import Gatekeeper, gateway_fault
 from .campaigns import DEFAULT_COUNT, RUNNING, Book, CampaignTruth
 from .faults import KINDS, PAGED, FaultContext, Faults, throttled
 from .fleet import AccountFleet
@@ -88,7 +88,7 @@ class Simulator:
         self.campaign_page_size = campaign_page_size
         self.campaign_device_page_size = campaign_device_page_size
         self.inactive: set[str] = set()  # accounts answered "Inactive account" (see deactivate)
-        self._auth = Auth(
+        self._auth = Gatekeeper(
             client_id,
             client_secret,
             username,
