@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = ", ".join(f"{name}={size}" for name, size in args.accounts.items())
     print(f"thingspace-simulator listening on {url} (accounts: {summary})", file=sys.stderr, flush=True)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: sim._stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: sim.interrupt())
     try:
         sim.serve_forever()
     except KeyboardInterrupt:

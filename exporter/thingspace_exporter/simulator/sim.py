@@ -141,8 +141,13 @@ class Simulator:
         self.stop()
 
     def serve_forever(self) -> None:
-        """Block until stop() (or KeyboardInterrupt) — for the CLI."""
+        """Block until stop() or interrupt() (or KeyboardInterrupt) — for the CLI."""
         self._stop.wait()
+
+    def interrupt(self) -> None:
+        """End serve_forever (and wake sleeping faults), leaving the shutdown to stop(): a signal
+        handler only sets a flag, and the CLI's main thread cleans up."""
+        self._stop.set()
 
     def _spawn(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
