@@ -271,4 +271,4 @@ def test_small_and_empty_accounts():
 def test_largest_remainder_keeps_the_total(n):
     shares = [0.013, 0.5, 0.2, 0.2, 0.087]
     counts = _largest_remainder(shares, n)
-    assert sum(counts) == n and all(abs(c - s * n) < 1 for c, s in zip(counts, shares))
+    assert sum(counts) == n and all(abs(c - s * n) < 1 for c, s in zip(counts, shares, strict=True))

@@ -174,12 +174,15 @@ def test_page_faults_do_not_bypass_auth(env):
 def test_faults_can_target_the_token_endpoint(env):
     sim, faults, get = env
     faults.schedule("unavailable", endpoint="token", after=1, count=1)
-    post = lambda: requests.post(
-        sim.base_url + "/api/ts/v1/oauth2/token",
-        auth=("demo-client", "demo-secret"),
-        data={"grant_type": "client_credentials"},
-        timeout=5,
-    )
+
+    def post():
+        return requests.post(
+            sim.base_url + "/api/ts/v1/oauth2/token",
+            auth=("demo-client", "demo-secret"),
+            data={"grant_type": "client_credentials"},
+            timeout=5,
+        )
+
     assert [post().status_code for _ in range(3)] == [200, 503, 200]
     assert get().status_code == 200
 

@@ -110,7 +110,7 @@ def test_a_5m_account_pages_at_its_boundaries_and_follows_the_cursor_rules():
         "-1",
         AccountFleet(3, "0000123456-00002", 10).imei(1),
     ):
-        with pytest.raises(listing.ApiError) as err:
+        with pytest.raises(listing.Refused) as err:
             page(fleet, bad)
         assert err.value.status == 400 and err.value.body["errorMessage"] == "LastSeenDeviceId Not Valid"
 

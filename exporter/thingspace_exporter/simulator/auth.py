@@ -1,6 +1,6 @@
 """OAuth tokens, M2M sessions and login lockout (thread-safe, clock injectable).
 
-Returns error *descriptions* (status, body); the server only encodes them.
+Returns error *descriptions* (status, body); the simulator's API only encodes them.
 Tokens come from ``secrets`` and are never logged.
 """
 
@@ -63,7 +63,10 @@ def _same(given: str, expected: str) -> bool:
     return secrets.compare_digest(given.encode(), expected.encode())
 
 
-class Auth:
+class Gatekeeper:
+    """The simulated OAuth server and M2M session service: issues and checks both kinds of token,
+    and locks a user out after repeated failed logins."""
+
     def __init__(
         self,
         client_id: str,
@@ -117,7 +120,7 @@ class Auth:
         except ValueError:
             return False
         given = tuple(raw.split(":", 1))
-        return len(given) == 2 and all(_same(a, b) for a, b in zip(given, self._client))
+        return len(given) == 2 and all(_same(a, b) for a, b in zip(given, self._client, strict=True))
 
     def check_bearer(self, authorization: str | None) -> Reply | None:
         """None if the bearer token is valid, else the gateway fault."""

@@ -93,7 +93,9 @@ _DAY = 86400
 
 
 @dataclass
-class Campaign:
+class CampaignPlan:
+    """One seeded campaign: all fixed for the simulator's lifetime but its devices' statuses."""
+
     id: str
     name: str
     status: str
@@ -201,7 +203,7 @@ class Book:
             failed = 0.6 + 0.35 * c.random() if status == "CampaignFailed" else 0.01 + 0.05 * c.random()
             done = 0.2 + 0.5 * c.random()
             campaigns.append(
-                Campaign(
+                CampaignPlan(
                     cid,
                     f"{path.model} {path.firmware_to} wave {i + 1}",
                     status,
@@ -215,20 +217,20 @@ class Book:
                 )
             )
         campaigns.sort(key=lambda c: c.id)
-        self.campaigns: tuple[Campaign, ...] = tuple(campaigns)
+        self.campaigns: tuple[CampaignPlan, ...] = tuple(campaigns)
         self.by_id = {c.id: c for c in campaigns}
-        self.chains: dict[str, list[Campaign]] = {}
+        self.chains: dict[str, list[CampaignPlan]] = {}
         for c in campaigns:
             self.chains.setdefault(c.status, []).append(c)
 
     # --- devices ------------------------------------------------------------------
-    def members(self, c: Campaign) -> list[int]:
+    def members(self, c: CampaignPlan) -> list[int]:
         with self._lock:
             if c.members is None:
                 c.members = self._find_members(c)
             return c.members
 
-    def _find_members(self, c: Campaign) -> list[int]:
+    def _find_members(self, c: CampaignPlan) -> list[int]:
         size = self.fleet.size
         found: list[int] = []
         if not size or not c.wanted:
@@ -243,7 +245,7 @@ class Book:
                     break
         return sorted(found)
 
-    def shares(self, c: Campaign, gen: int) -> list[tuple[str, float]]:
+    def shares(self, c: CampaignPlan, gen: int) -> list[tuple[str, float]]:
         failed = self.failed_share.get(c.id)
         if failed is None and c.status == RUNNING:
             failed = self.running_failed_share
@@ -265,14 +267,14 @@ class Book:
             return [("UpgradeFailed", f), ("UpgradeSuccess", done), ("DownloadPending", 1.0 - f - done)]
         return [("UpgradePending", 1.0)]  # not started yet (and any status we do not model)
 
-    def statuses(self, c: Campaign, gen: int) -> list[str]:
+    def statuses(self, c: CampaignPlan, gen: int) -> list[str]:
         """Each member's upgrade status at gen, in member (IMEI) order."""
         members = self.members(c)
         counts = _largest_remainder([share for _, share in self.shares(c, gen)], len(members))
         order = sorted(range(len(members)), key=lambda k: (hash_of(c.key, members[k]), k))
         out = [""] * len(members)
         pos = 0
-        for (status, _), n in zip(self.shares(c, gen), counts):
+        for (status, _), n in zip(self.shares(c, gen), counts, strict=True):
             for k in order[pos : pos + n]:
                 out[k] = status
             pos += n
@@ -321,7 +323,7 @@ class Book:
         }
         return self._with_list(body, "deviceList", devices)
 
-    def _device(self, c: Campaign, idx: int, status: str, now: float) -> dict:
+    def _device(self, c: CampaignPlan, idx: int, status: str, now: float) -> dict:
         h = hash_of(c.key ^ 0x5A5A, idx)
         reasons = REASONS.get(status, ("",))
         updated = now - 60 - h % (3 * _DAY)

@@ -258,11 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"thingspace-simulator: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 1
+    # Before the "listening" line: whoever reads it may send SIGTERM at once.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sim.interrupt())
     # Only names and sizes: credentials never reach the terminal.
     summary = ", ".join(f"{name}={size}" for name, size in args.accounts.items())
     print(f"thingspace-simulator listening on {url} (accounts: {summary})", file=sys.stderr, flush=True)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: sim._stop.set())
     try:
         sim.serve_forever()
     except KeyboardInterrupt:

@@ -389,8 +389,8 @@ def _cum(shares):
 
 # (cumulative edge, (make, model, firmwares, (cumulative edge, firmware index)...))
 _MODEL_TABLE = tuple(
-    (edge, (make, model, fws, tuple(zip(_cum([s for _, s in fws]), range(len(fws))))))
-    for edge, (make, model, _, fws) in zip(_cum([m[2] for m in MODELS]), MODELS)
+    (edge, (make, model, fws, tuple(zip(_cum([s for _, s in fws]), range(len(fws)), strict=True))))
+    for edge, (make, model, _, fws) in zip(_cum([m[2] for m in MODELS]), MODELS, strict=True)
 )
 
 

@@ -1,4 +1,4 @@
-"""Device-list pages and their errors (pure: the server only encodes them).
+"""Device-list pages and their errors (pure: the API only encodes them).
 
 Account rule: a name that is not ``NNNNNNNNNN-NNNNN`` (10 digits, dash, 5
 digits) gets "Invalid account name format"; a well-formed name that the
@@ -21,8 +21,8 @@ from .fleet import AccountFleet
 ACCOUNT_FORMAT = re.compile(r"^\d{10}-\d{5}$")
 
 
-class ApiError(Exception):
-    """An error the device-list endpoint answers with (status + JSON body)."""
+class Refused(Exception):
+    """A call an endpoint refuses: the error status and JSON body it answers with."""
 
     def __init__(self, status: int, body: dict):
         super().__init__(body)
@@ -30,8 +30,8 @@ class ApiError(Exception):
         self.body = body
 
 
-def invalid_parameter(message: str) -> ApiError:
-    return ApiError(400, {"errorCode": "INVALID_PARAMETER", "errorMessage": message})
+def invalid_parameter(message: str) -> Refused:
+    return Refused(400, {"errorCode": "INVALID_PARAMETER", "errorMessage": message})
 
 
 def protocol_filter(value: str | None) -> str | None:

@@ -1,10 +1,31 @@
-"""The simulator's HTTP reply value, independent of the server plumbing."""
+"""The two values the HTTP plumbing and the simulator's API exchange: a call in, a response out.
+
+Plain data, so that neither side needs to import the other.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import msgspec
+
+
+@dataclass
+class Call:
+    """One HTTP request as the API sees it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a query parameter (blank if given blank), else the default."""
+        return (self.query.get(name) or [default])[0]
 
 
 @dataclass

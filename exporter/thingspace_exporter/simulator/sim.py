@@ -1,17 +1,28 @@
-"""The Simulator facade: fleet state, auth, faults and the server's lifecycle."""
+"""The Simulator: its state (fleets, auth, campaigns, licences, faults), its API (``handle``: one
+method per endpoint, answering a Call with a Response) and the HTTP server's lifecycle.
+
+The server is plain plumbing (httpd.py) handed ``handle``: it knows nothing of the endpoints.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter
+from urllib.parse import parse_qs, unquote
+
+import msgspec
 
 from . import firmware, listing
-from .auth import Auth
+from .auth import Gatekeeper, gateway_fault
 from .campaigns import DEFAULT_COUNT, RUNNING, Book, CampaignTruth
-from .faults import Faults
+from .faults import KINDS, PAGED, FaultContext, Faults, throttled
 from .fleet import AccountFleet
+from .httpd import make_server
 from .licenses import Licenses, check_configured
+from .replies import Call, Response, json_reply
+from .routes import route
 from .throttle import Throttle
 from .tiles import fleet_for
 from .truth import Truth, aggregate
@@ -61,12 +72,12 @@ class Simulator:
         created = time.time()
         per_account = campaigns if isinstance(campaigns, dict) else {}
         default = campaigns if isinstance(campaigns, int) else DEFAULT_COUNT
-        self._firmware = {name: firmware.catalog(seed, name) for name in accounts}
-        self._campaigns = {
-            name: Book(seed, fleet, self._firmware[name], per_account.get(name, default), campaign_devices, created)
+        self._catalogs = {name: firmware.catalog(seed, name) for name in accounts}
+        self._books = {
+            name: Book(seed, fleet, self._catalogs[name], per_account.get(name, default), campaign_devices, created)
             for name, fleet in self._fleets.items()
         }
-        for book in self._campaigns.values():
+        for book in self._books.values():
             book.running_failed_share = _share(campaign_failed_share)
         self._licenses = {
             name: Licenses(
@@ -77,7 +88,7 @@ class Simulator:
         self.campaign_page_size = campaign_page_size
         self.campaign_device_page_size = campaign_device_page_size
         self.inactive: set[str] = set()  # accounts answered "Inactive account" (see deactivate)
-        self._auth = Auth(
+        self._auth = Gatekeeper(
             client_id,
             client_secret,
             username,
@@ -102,10 +113,8 @@ class Simulator:
 
     # --- lifecycle -------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        from .server import make_server  # server imports this module's type only
-
         self._stop.clear()
-        self._server = make_server(self, host, port)
+        self._server = make_server(host, port, self.handle, self._log)
         bound_host, bound_port = self._server.server_address[:2]
         self.base_url = f"http://{_url_host(bound_host)}:{bound_port}"
         self._spawn(lambda: self._server.serve_forever(poll_interval=0.1), "thingspace-sim")
@@ -132,8 +141,13 @@ class Simulator:
         self.stop()
 
     def serve_forever(self) -> None:
-        """Block until stop() (or KeyboardInterrupt) — for the CLI."""
+        """Block until stop() or interrupt() (or KeyboardInterrupt) — for the CLI."""
         self._stop.wait()
+
+    def interrupt(self) -> None:
+        """End serve_forever (and wake sleeping faults), leaving the shutdown to stop(): a signal
+        handler only sets a flag, and the CLI's main thread cleans up."""
+        self._stop.set()
 
     def _spawn(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -146,6 +160,163 @@ class Simulator:
 
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(seconds)
+
+    def _log(self, line: str) -> None:
+        if self.verbose:
+            print(line, file=sys.stderr, flush=True)
+
+    # --- the API -----------------------------------------------------------
+    def handle(self, call: Call) -> Response | None:
+        """The reply to one call; None for the "timeout" fault (never answer)."""
+        found = route(call.path)
+        if found is None:
+            return json_reply(*gateway_fault("900906"))
+        endpoint, allowed, segment = found
+        if call.method != allowed:
+            reply = json_reply(405, {"errorCode": "METHOD_NOT_ALLOWED", "errorMessage": f"Use {allowed}"})
+            reply.headers["Allow"] = allowed
+            return reply
+        self._count(endpoint)
+        if self.throttle is not None and (retry_after := self.throttle.admit()) is not None:
+            self._count("throttled")
+            return throttled(retry_after)
+        if self.latency:
+            self._sleep(self.latency)
+        normal = {
+            "token": self._token,
+            "login": self._login,
+            "logout": self._logout,
+            "devices": self._devices,
+            "firmware": self._firmware,
+            "subscriptions": self._subscriptions,
+            "campaigns": self._campaigns,
+            "campaign_devices": self._campaign_devices,
+        }[endpoint]
+
+        faults = self.faults
+        kind = faults.pick(endpoint) if faults is not None else None
+        if kind is None:
+            return normal(call, segment)
+        cursor_key, list_key = PAGED.get(endpoint, PAGED["devices"])
+        ctx = FaultContext(
+            normal=lambda: normal(call, segment),
+            page=lambda: normal(call, segment, raw=True),
+            cursor=call.param(cursor_key, "0"),
+            cursor_key=cursor_key,
+            list_key=list_key,
+            expire_token=self.expire_token,
+            expire_sessions=self.expire_sessions,
+            session_error=lambda k: json_reply(*self._auth.session_error(k)),
+            sleep=self._sleep,
+            slow_seconds=faults.slow_seconds,
+            hang_seconds=faults.hang_seconds,
+        )
+        return KINDS[kind](ctx)
+
+    # One method per endpoint: (call, account segment) -> the reply; with raw=True a paged
+    # endpoint gives its page as data instead, for the faults that reshape a page.
+
+    def _token(self, call: Call, _segment: str, raw: bool = False) -> Response:
+        form = parse_qs(call.body.decode("utf-8", "replace"), keep_blank_values=True)
+        status, body = self._auth.issue_token(call.header("Authorization"), form)
+        if status != 200:
+            self._count("token_failed")
+        return json_reply(status, body)
+
+    def _login(self, call: Call, _segment: str, raw: bool = False) -> Response:
+        problem = self._auth.check_bearer(call.header("Authorization"))
+        if problem:
+            return json_reply(*problem)
+        try:
+            body = msgspec.json.decode(call.body)
+        except msgspec.DecodeError:
+            body = None
+        status, reply = self._auth.login(body)
+        if status != 200:
+            self._count("login_failed")
+        return json_reply(status, reply)
+
+    def _logout(self, call: Call, _segment: str, raw: bool = False) -> Response:
+        problem = self._auth.check_bearer(call.header("Authorization"))
+        if problem:
+            return json_reply(*problem)
+        return json_reply(*self._auth.logout(call.header("VZ-M2M-Token")))
+
+    def _devices(self, call: Call, segment: str, raw: bool = False) -> Response | dict:
+        problem = self._tokens_problem(call)
+        if problem:
+            return json_reply(*problem)
+        gen, times = self._snapshot()
+        try:
+            account = unquote(segment)
+            fleet = listing.find_account({} if account in self.inactive else self._fleets, account)
+            body = listing.page_body(
+                fleet, gen, times, call.param("lastSeenDeviceId"), call.param("protocol"), self.page_size
+            )
+        except listing.Refused as err:
+            return json_reply(err.status, err.body)
+        return msgspec.json.decode(body) if raw else Response(200, body)
+
+    def _firmware(self, call: Call, segment: str, raw: bool = False) -> Response | list:
+        checked = self._checked(call, segment)
+        if isinstance(checked, Response):
+            return checked
+        account = checked[0]
+        body = [p.record() for p in firmware.select(self._catalogs[account], call.param("protocol"))]
+        return body if raw else json_reply(200, body)
+
+    def _subscriptions(self, call: Call, segment: str, raw: bool = False) -> Response | dict:
+        checked = self._checked(call, segment)
+        if isinstance(checked, Response):
+            return checked
+        account, _, gen, times = checked
+        body = self._licenses[account].body(gen, times)
+        return body if raw else json_reply(200, body)
+
+    def _campaigns(self, call: Call, segment: str, raw: bool = False) -> Response | dict:
+        checked = self._checked(call, segment)
+        if isinstance(checked, Response):
+            return checked
+        try:
+            body = self._books[checked[0]].campaign_page(
+                call.param("campaignStatus"), call.param("lastSeenCampaignId"), self.campaign_page_size
+            )
+        except listing.Refused as err:
+            return json_reply(err.status, err.body)
+        return body if raw else json_reply(200, body)
+
+    def _campaign_devices(self, call: Call, segment: str, raw: bool = False) -> Response | dict:
+        account_segment, _, campaign_segment = segment.partition("/")
+        checked = self._checked(call, account_segment)
+        if isinstance(checked, Response):
+            return checked
+        account, _, gen, times = checked
+        try:
+            body = self._books[account].device_page(
+                unquote(campaign_segment), call.param("lastSeenDeviceId"), gen, times, self.campaign_device_page_size
+            )
+        except listing.Refused as err:
+            return json_reply(err.status, err.body)
+        return body if raw else json_reply(200, body)
+
+    def _tokens_problem(self, call: Call):
+        """The error (status, body) when the bearer token or the session is not usable, else None."""
+        return self._auth.check_bearer(call.header("Authorization")) or self._auth.check_session(
+            call.header("VZ-M2M-Token")
+        )
+
+    def _checked(self, call: Call, account_segment: str):
+        """(account, fleet, generation, generation times) once both tokens and the account pass."""
+        problem = self._tokens_problem(call)
+        if problem:
+            return json_reply(*problem)
+        account = unquote(account_segment)
+        try:
+            fleet = listing.find_account({} if account in self.inactive else self._fleets, account)
+        except listing.Refused as err:
+            return json_reply(err.status, err.body)
+        gen, times = self._snapshot()
+        return account, fleet, gen, times
 
     # --- fleet state -------------------------------------------------------
     def advance(self) -> int:
@@ -174,7 +345,7 @@ class Simulator:
         twice when protocol is None/"all")."""
         return [
             (p.make, p.model, p.firmware_from, p.firmware_to)
-            for p in firmware.select(self._firmware[account], protocol)
+            for p in firmware.select(self._catalogs[account], protocol)
         ]
 
     def upgradable(self, account: str, protocol: str | None = "LWM2M") -> Counter:
@@ -200,12 +371,12 @@ class Simulator:
     def campaign_truth(self, account: str) -> CampaignTruth:
         """Campaigns by status (every known status, 0 included) and, per campaign id, its
         facts and devices by upgrade status, as the campaign endpoints serve them now."""
-        return self._campaigns[account].truth(self.generation)
+        return self._books[account].truth(self.generation)
 
     def set_campaign_failed_share(self, account: str, share: float | None, campaign_id: str | None = None) -> None:
         """Share of a campaign's devices in UpgradeFailed (None: back to seeded). Without
         campaign_id: every running (CampaignScheduled) campaign of the account."""
-        book = self._campaigns[account]
+        book = self._books[account]
         if campaign_id is None:
             book.running_failed_share = _share(share)
         elif campaign_id not in book.by_id:
@@ -217,7 +388,7 @@ class Simulator:
 
     def running_campaigns(self, account: str) -> list[str]:
         """Ids of the account's CampaignScheduled campaigns, ascending."""
-        return [c.id for c in self._campaigns[account].chains.get(RUNNING, [])]
+        return [c.id for c in self._books[account].chains.get(RUNNING, [])]
 
     # --- auth controls -------------------------------------------------------
     def expire_token(self) -> None:
