@@ -38,7 +38,8 @@ def test_fleet_that_changes_between_cycles_sequential_and_parallel(sim_factory, 
         assert_matches(exposition(parallel), sim, accounts)
         assert_matches(exposition(sequential), sim, accounts)
         sim.advance()
-    assert parallel.collection.bounds["0000123456-00001"]  # boundaries kept for the next cycle
+    (devices,) = [c for c in parallel.collectors if c.name == "devices"]
+    assert devices.listings["0000123456-00001"].bounds  # boundaries kept for the next cycle
 
 
 def test_unknown_account_fails_only_that_account(sim_factory, exporter_factory):
