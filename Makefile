@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-integration bench bench-smoke bench-scale check clean kubernetes-rules
+.PHONY: demo test lint test-unit test-integration bench bench-smoke bench-scale check clean kubernetes-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## run the exporter against the built-in simulator
@@ -17,6 +17,12 @@ demo: $(STAMP)  ## run the exporter against the built-in simulator
 
 test: $(STAMP)  ## every test suite (e2e tests need promtool/prometheus on PATH)
 	$(PY) -m pytest
+
+lint: $(STAMP)  ## ruff (lint and format), mypy, and the import contracts between the layers
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	PYTHONPATH=exporter $(VENV)/bin/lint-imports
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
