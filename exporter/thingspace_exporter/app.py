@@ -75,7 +75,7 @@ class Exporter:
             timeout=s.request_timeout_seconds,
             retries=s.max_retries,
             rate=s.max_requests_per_second / count,
-            pool_size=s.max_concurrency * len(s.owned_accounts) + 4,
+            pool_size=s.max_concurrency * min(s.max_accounts_in_flight, len(s.owned_accounts)) + 4,
         )
         self.auth = Auth(
             self.transport,

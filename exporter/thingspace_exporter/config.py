@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     )
     max_retries: int = Field(3, ge=0, le=10, description="retries of 408/429/5xx per request")
     max_concurrency: int = Field(4, ge=1, le=64, description="page requests in flight per account")
+    max_accounts_in_flight: int = Field(
+        8, ge=1, le=256, description="accounts collected at once; the others wait their turn in the cycle"
+    )
     max_requests_per_second: float = Field(
         10.0, ge=0, allow_inf_nan=False, description="API request rate cap, 0 = none"
     )

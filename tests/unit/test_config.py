@@ -97,6 +97,8 @@ def test_missing_required(env, missing):
         ("THINGSPACE_LAST_CONNECTION_BUCKETS", "+Inf"),
         ("THINGSPACE_MAX_RETRIES", "11"),
         ("THINGSPACE_MAX_CONCURRENCY", "0"),
+        ("THINGSPACE_MAX_ACCOUNTS_IN_FLIGHT", "0"),
+        ("THINGSPACE_MAX_ACCOUNTS_IN_FLIGHT", "many"),
         ("THINGSPACE_CLIENT_SECRET", ""),
         ("THINGSPACE_PASSWORD", ""),
         ("THINGSPACE_CLIENT_ID", ""),

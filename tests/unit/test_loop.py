@@ -66,7 +66,12 @@ class StubClient:
 def exporter(settings_factory, metrics, stop, client=None, clock=None, wall=None, **kw) -> Exporter:
     settings = settings_factory(**{"collectors": "devices", **kw})
     e = Exporter(
-        settings, metrics, stop, client=client or StubClient(), monotonic=clock or time.monotonic, wall=wall or time.time
+        settings,
+        metrics,
+        stop,
+        client=client or StubClient(),
+        monotonic=clock or time.monotonic,
+        wall=wall or time.time,
     )
     if client is not None:
         client.exporter = e
@@ -103,8 +108,15 @@ def test_collectors_that_together_use_most_of_the_deadline_keep_it_healthy(setti
     client = StubClient(clock)
     client.cost = {"devices": 25 / 3, "subscriptions": 4.0}
     e = exporter(
-        settings_factory, metrics, stop, client, clock, collectors="devices,licenses",
-        cycle_timeout_seconds=30, request_timeout_seconds=1, max_retries=0,
+        settings_factory,
+        metrics,
+        stop,
+        client,
+        clock,
+        collectors="devices,licenses",
+        cycle_timeout_seconds=30,
+        request_timeout_seconds=1,
+        max_retries=0,
     )
     assert e.collection.run_cycle()
     assert client.seen_health and all(h == (True, "ok") for h in client.seen_health)
@@ -117,8 +129,15 @@ def test_a_collector_wedged_past_the_account_deadline_makes_it_unhealthy(setting
     client.cost = {"devices": 25 / 3}
     client.gate["subscriptions"] = threading.Event()
     e = exporter(
-        settings_factory, metrics, stop, client, clock, collectors="devices,licenses",
-        cycle_timeout_seconds=30, request_timeout_seconds=1, max_retries=0,
+        settings_factory,
+        metrics,
+        stop,
+        client,
+        clock,
+        collectors="devices,licenses",
+        cycle_timeout_seconds=30,
+        request_timeout_seconds=1,
+        max_retries=0,
     )
     cycle = threading.Thread(target=e.collection.run_cycle)
     cycle.start()
@@ -140,20 +159,29 @@ def test_a_collector_whose_turn_comes_after_the_deadline_fails_with_deadline(set
     clock = Clock()
     client = StubClient(clock)
     client.cost = {"devices": 31 / 3}
-    e = exporter(settings_factory, metrics, stop, client, clock, collectors="devices,licenses", cycle_timeout_seconds=30)
+    e = exporter(
+        settings_factory, metrics, stop, client, clock, collectors="devices,licenses", cycle_timeout_seconds=30
+    )
     assert not e.collection.run_cycle()
     assert value(metrics, "thingspace_collector_up", account=ACCOUNT, collector="devices") == 1
-    assert value(
-        metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="licenses", reason="deadline"
-    ) == 1
+    assert (
+        value(metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="licenses", reason="deadline")
+        == 1
+    )
     assert e.view.healthy() == (True, "ok")
 
 
 def test_unhealthy_when_no_cycle_ran_for_too_long(settings_factory, metrics, stop):
     clock = Clock()
     e = exporter(
-        settings_factory, metrics, stop, clock=clock, interval_seconds=1, cycle_timeout_seconds=1,
-        request_timeout_seconds=1, max_retries=0,
+        settings_factory,
+        metrics,
+        stop,
+        clock=clock,
+        interval_seconds=1,
+        cycle_timeout_seconds=1,
+        request_timeout_seconds=1,
+        max_retries=0,
     )
     assert e.collection.run_cycle()
     clock.t += 1 + (1 + 60) - 1
@@ -255,3 +283,79 @@ def test_stop_ends_the_loop_promptly(settings_factory, metrics, stop):
     stop.set()
     e.collection.thread.join(10)
     assert not e.collection.thread.is_alive()
+
+
+ACCOUNTS = [f"0000123456-{i:05d}" for i in range(1, 21)]
+
+
+class Watched:
+    """Runner.run_account wrapped: the accounts in flight, the most at once, the order of starts;
+    `hold` keeps an account running until released."""
+
+    def __init__(self, e: Exporter) -> None:
+        self.run = e.runner.run_account
+        self.lock = threading.Lock()
+        self.in_flight: set[str] = set()
+        self.most, self.starts, self.done = 0, [], []
+        self.hold: dict[str, threading.Event] = {}
+        e.runner.run_account = self  # type: ignore[method-assign]
+
+    def __call__(self, account: str) -> bool:
+        with self.lock:
+            self.in_flight.add(account)
+            self.most = max(self.most, len(self.in_flight))
+            self.starts.append(account)
+        try:
+            if account in self.hold:
+                assert self.hold[account].wait(30)
+            return self.run(account)
+        finally:
+            with self.lock:
+                self.in_flight.discard(account)
+                self.done.append(account)
+
+
+def test_accounts_run_through_a_bounded_pool(settings_factory, metrics, stop):
+    e = exporter(settings_factory, metrics, stop, accounts=",".join(ACCOUNTS), max_accounts_in_flight=3)
+    watched = Watched(e)
+    before = threading.active_count()
+    peak = [0]
+    real = watched.run
+
+    def run(account: str) -> bool:
+        peak[0] = max(peak[0], threading.active_count() - before)
+        return real(account)
+
+    watched.run = run
+    assert e.collection.run_cycle()
+    assert sorted(watched.starts) == ACCOUNTS and watched.most <= 3
+    assert peak[0] <= 3 * e.settings.max_concurrency  # workers, and the listings' own threads
+    assert all(e.store.get("devices", a) is not None for a in ACCOUNTS)
+
+
+def test_a_slow_account_does_not_hold_back_the_others(settings_factory, metrics, stop):
+    """One account held: the other 19 all finish through the pool's other workers meanwhile, and
+    the next cycle starts the slow one first, before any account's second run."""
+    e = exporter(settings_factory, metrics, stop, accounts=",".join(ACCOUNTS), max_accounts_in_flight=2)
+    watched = Watched(e)
+    slow = ACCOUNTS[0]
+    watched.hold[slow] = threading.Event()
+    cycle = threading.Thread(target=e.collection.run_cycle)
+    cycle.start()
+    try:
+        for _ in range(3000):  # up to 30 s
+            with watched.lock:
+                if len(watched.done) == len(ACCOUNTS) - 1:
+                    break
+            time.sleep(0.01)
+        assert sorted(watched.done) == sorted(set(ACCOUNTS) - {slow})
+        assert e.view.healthy() == (True, "ok")  # accounts waiting or done are not late
+    finally:
+        watched.hold[slow].set()
+        cycle.join(30)
+    del watched.hold[slow]
+    e.collection.took[slow] = 100.0  # as if it had taken longest on the clock as well
+    assert e.collection.run_cycle()
+    first, second = watched.starts[: len(ACCOUNTS)], watched.starts[len(ACCOUNTS) :]
+    assert sorted(first) == ACCOUNTS and sorted(second) == ACCOUNTS
+    assert second[0] == slow

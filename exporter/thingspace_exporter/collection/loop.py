@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -34,19 +35,32 @@ class CollectionLoop:
         self.heartbeat = monotonic()  # the end of the latest cycle, or the start
         self.running = False  # a cycle is under way
         self.next_cycle_at: float | None = None  # unix time the next cycle starts (status page)
+        self.took: dict[str, float] = {}  # account -> seconds its latest run took
 
     # Cycles ----------------------------------------------------------------------------------
     def run_cycle(self) -> bool:
-        """Every account at once; True when every account succeeded."""
+        """Every account once, at most THINGSPACE_MAX_ACCOUNTS_IN_FLIGHT at a time; True when every
+        account succeeded. The accounts that took longest last cycle start first: a huge account
+        then runs beside the small ones instead of after them, stretching the cycle's tail."""
         self.running = True
         self.metrics.cycles.inc()
         results: dict[str, bool] = {}
-        threads = [
-            threading.Thread(
-                target=lambda a=a: results.__setitem__(a, self.runner.run_account(a)), name=f"collect-{a}", daemon=True
-            )
-            for a in self.accounts
-        ]
+        pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+        for account in sorted(self.accounts, key=lambda a: -self.took.get(a, 0.0)):
+            pending.put(account)
+
+        def work() -> None:
+            while not self.stop.is_set():
+                try:
+                    account = pending.get_nowait()
+                except queue.Empty:
+                    return
+                started = self.monotonic()
+                results[account] = self.runner.run_account(account)
+                self.took[account] = self.monotonic() - started
+
+        workers = min(self.settings.max_accounts_in_flight, len(self.accounts))
+        threads = [threading.Thread(target=work, name=f"collect-{i}", daemon=True) for i in range(workers)]
         for t in threads:
             t.start()
         for t in threads:
