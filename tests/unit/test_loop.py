@@ -75,6 +75,9 @@ def exporter(settings_factory, metrics, stop, client=None, clock=None, wall=None
     )
     if client is not None:
         client.exporter = e
+    for c in e.collectors:
+        if hasattr(c, "segment_backoff"):
+            c.segment_backoff = 0.0  # segment retries without waiting
     return e
 
 

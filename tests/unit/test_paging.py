@@ -263,7 +263,9 @@ def test_parallel_with_exact_bounds_fetches_each_segment_once():
 def test_parallel_with_a_removed_bound_device_raises_invalid_cursor_on_strict_api():
     _, bounds = list_sequential(Fleet(range(1, 21), 5).fetch, BUCKETS)
     with pytest.raises(ApiError) as e:
-        list_parallel(Fleet(set(range(1, 21)) - {10}, 5, strict=True).fetch, BUCKETS, bounds, 2, threading.Event())
+        list_parallel(
+            Fleet(set(range(1, 21)) - {10}, 5, strict=True).fetch, BUCKETS, bounds, 2, threading.Event(), backoff=0
+        )
     assert e.value.reason == "invalid_cursor"
 
 
@@ -276,7 +278,7 @@ def test_parallel_segment_error_is_raised():
         return fleet.fetch(cursor)
 
     with pytest.raises(ApiError) as e:
-        list_parallel(fetch, BUCKETS, [imei(5), imei(10), imei(15)], 3, threading.Event())
+        list_parallel(fetch, BUCKETS, [imei(5), imei(10), imei(15)], 3, threading.Event(), backoff=0)
     assert e.value.reason == "server_error"
 
 
@@ -301,3 +303,71 @@ def test_plan_bounds_packs_shrunken_segments_into_full_pages():
     ]
     assert plan_bounds(shrunk) == ["000000000000001", "000000000000003", "000000000000004"]
     assert plan_bounds([]) == [] and plan_bounds([("000000000000009", 7)]) == []
+
+
+class Faulty:
+    """Fleet.fetch with faults: `fail[cursor]` failures in a row at that cursor; records every cursor."""
+
+    def __init__(self, fleet, fail):
+        self.fleet, self.fail = fleet, dict(fail)
+        self.lock = threading.Lock()
+        self.cursors = []
+
+    def __call__(self, cursor):
+        with self.lock:
+            self.cursors.append(cursor)
+            failing = self.fail.get(cursor, 0) > 0
+            if failing:
+                self.fail[cursor] -= 1
+        if failing:
+            raise ApiError("server_error", "boom", "devices", 503)
+        return self.fleet.fetch(cursor)
+
+
+def test_a_fault_in_one_segment_costs_only_the_failed_request_again():
+    """Four segments of five pages; the third page of one segment fails twice: the segment goes on
+    from that cursor, no other page is fetched twice, and the counts are a sequential walk's."""
+    fleet = Fleet(range(1, 201), 10)
+    expected, _ = list_sequential(fleet.fetch, BUCKETS)
+    bounds = [imei(50), imei(100), imei(150)]
+    fetch = Faulty(fleet, {imei(120): 2})
+    got, _ = list_parallel(fetch, BUCKETS, bounds, 4, threading.Event(), backoff=0)
+    same(got, expected)
+    assert got.pages == expected.pages == 20
+    again = [c for c in set(fetch.cursors) if fetch.cursors.count(c) > 1]
+    assert again == [imei(120)] and fetch.cursors.count(imei(120)) == 3
+
+
+def test_a_segment_that_keeps_failing_is_walked_on_from_where_it_stopped():
+    """The segment's retries all fail: the other segments keep their pages, and the failed one is
+    walked on sequentially from its last cursor (its earlier pages are not fetched again)."""
+    fleet = Fleet(range(1, 201), 10)
+    expected, _ = list_sequential(fleet.fetch, BUCKETS)
+    bounds = [imei(50), imei(100), imei(150)]
+    fetch = Faulty(fleet, {imei(120): 3})  # the first try and both retries
+    got, cursors = list_parallel(fetch, BUCKETS, bounds, 4, threading.Event(), backoff=0)
+    same(got, expected)
+    assert fetch.cursors.count(imei(120)) == 4 and fetch.cursors.count("0") == 1
+    assert all(fetch.cursors.count(c) == 1 for c in fetch.cursors if c != imei(120))
+    assert cursors == sorted(set(cursors), key=order)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    numbers=st.sets(st.integers(1, 300), min_size=1, max_size=80),
+    size=st.integers(1, 7),
+    workers=st.integers(1, 5),
+    faults=st.dictionaries(st.integers(1, 300), st.integers(1, 4), max_size=5),
+)
+def test_faulty_segments_keep_the_counts_exact(numbers, size, workers, faults):
+    fleet = Fleet(numbers, size)
+    expected, bounds = list_sequential(fleet.fetch, BUCKETS)
+    fetch = Faulty(fleet, {imei(n): k for n, k in faults.items()})
+    try:
+        got, _ = list_parallel(fetch, BUCKETS, bounds, workers, threading.Event(), backoff=0)
+    except ApiError:  # 4 failures in a row at one cursor: the retries and the walk on
+        assert 4 in faults.values()
+        return
+    same(got, expected)
+    # each cursor is asked again only for its own failures
+    assert all(fetch.cursors.count(c) <= 1 + faults.get(int(c), 0) for c in set(fetch.cursors) if c != "0")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import itertools
 import queue
+import random
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from ..thingspace.decoding import text
 from ..thingspace.errors import ApiError, Stopped
@@ -26,8 +28,11 @@ def order(imei: str) -> tuple[int, str]:
     return (len(stripped), stripped) if imei.isdigit() else (len(imei), imei)
 
 
-def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator[tuple[list[Device], float]]:
-    """Yield (devices, fetched_at) per page after `start`, up to `upper` inclusive.
+def walk(
+    fetch: Fetch, start: str = START, upper: str | None = None, resume: Callable[[str], None] | None = None
+) -> Iterator[tuple[list[Device], float]]:
+    """Yield (devices, fetched_at) per page after `start`, up to `upper` inclusive; before each
+    page that has a next one, `resume` gets the cursor a walk would go on from.
 
     A missing, non-advancing or repeated cursor, or an empty page that claims more data,
     raises ApiError instead of looping.
@@ -51,6 +56,8 @@ def walk(fetch: Fetch, start: str = START, upper: str | None = None) -> Iterator
             raise ApiError("missing_cursor", f"no lastSeenDeviceId after cursor {cursor}", "devices")
         if order(nxt) <= order(cursor):
             raise ApiError("stuck_cursor", f"cursor did not advance past {cursor}", "devices")
+        if resume:
+            resume(nxt)
         yield devices, fetched_at
         cursor = nxt
 
@@ -104,6 +111,20 @@ def list_sequential(
     return agg.result(), plan_bounds(marks)
 
 
+class Segment:
+    """Device ids after `cursor` up to `upper` inclusive (None: to the end), still to be walked."""
+
+    def __init__(self, cursor: str, upper: str | None) -> None:
+        self.cursor, self.upper = cursor, upper
+
+    def at(self, cursor: str) -> None:
+        self.cursor = cursor
+
+
+SEGMENT_RETRIES = 2  # further tries of a failed segment from its last cursor, in the parallel walk
+SEGMENT_BACKOFF = 0.5  # seconds before the first of them, doubling, plus up to as much jitter
+
+
 def list_parallel(
     fetch: Fetch,
     buckets: tuple[float, ...],
@@ -113,36 +134,64 @@ def list_parallel(
     on_page: Callable[[int], None] | None = None,
     stalest: int = 0,
     seen: Marks | None = None,
+    log: Any = None,
+    backoff: float = SEGMENT_BACKOFF,
 ) -> tuple[AccountData, list[str]]:
-    """Walk the segments between `bounds` with up to `workers` threads; raise on any segment error.
-    Every page's mark also goes to `seen`, as in list_sequential."""
+    """Walk the segments between `bounds` with up to `workers` threads. Every page's mark also goes
+    to `seen`, as in list_sequential.
+
+    A segment that fails is tried again from its last cursor (SEGMENT_RETRIES times, backing off)
+    while the others keep their pages; one that still fails is walked on from there on this thread
+    once the workers are done, and only its error then is raised. A deadline is raised at once."""
     starts = [START, *bounds]
-    segments: queue.SimpleQueue = queue.SimpleQueue()
+    segments: queue.SimpleQueue[Segment] = queue.SimpleQueue()
     for i, start in enumerate(starts):
-        segments.put((start, bounds[i] if i < len(bounds) else None))
-    results: list[tuple[Aggregator, list[tuple[str, int]]]] = []
+        segments.put(Segment(start, bounds[i] if i < len(bounds) else None))
+    results: list[tuple[Aggregator, Marks]] = []
     errors: list[BaseException] = []
+    failed: list[Segment] = []
     lock = threading.Lock()
     pages = itertools.count(1)
 
+    def walk_into(seg: Segment, agg: Aggregator, marks: Marks) -> None:
+        for devices, fetched_at in walk(fetch, seg.cursor, seg.upper, seg.at):
+            agg.add(devices, fetched_at)
+            mark = _mark(devices)
+            if mark:
+                marks.append(mark)
+                if seen is not None:
+                    seen.append(mark)  # list.append is atomic: workers share it
+            if on_page:
+                on_page(next(pages))
+
+    def attempt(seg: Segment, agg: Aggregator, marks: Marks) -> None:
+        for tries in itertools.count():
+            try:
+                return walk_into(seg, agg, marks)
+            except ApiError as exc:
+                if exc.reason == "deadline" or tries >= SEGMENT_RETRIES:
+                    raise
+                if log is not None:
+                    log.info("segment_retried", cursor=seg.cursor, error=exc.describe())
+                if stop.wait(backoff * 2**tries + random.uniform(0, backoff * 2**tries)):
+                    raise Stopped() from None
+
     def work() -> None:
-        agg, marks = Aggregator(buckets, stalest=stalest), []
+        agg, marks = Aggregator(buckets, stalest=stalest), list[tuple[str, int]]()
         try:
             while not errors and not stop.is_set():
                 try:
-                    start, upper = segments.get_nowait()
+                    seg = segments.get_nowait()
                 except queue.Empty:
                     break
-                for devices, fetched_at in walk(fetch, start, upper):
-                    agg.add(devices, fetched_at)
-                    mark = _mark(devices)
-                    if mark:
-                        marks.append(mark)
-                        if seen is not None:
-                            seen.append(mark)  # list.append is atomic: workers share it
-                    if on_page:
-                        on_page(next(pages))
-        except BaseException as exc:  # handed to the caller, which falls back or fails
+                try:
+                    attempt(seg, agg, marks)
+                except ApiError as exc:
+                    if exc.reason == "deadline":
+                        raise
+                    with lock:
+                        failed.append(seg)
+        except BaseException as exc:  # handed to the caller, which fails
             with lock:
                 errors.append(exc)
         with lock:
@@ -157,8 +206,12 @@ def list_parallel(
         raise Stopped()
     if errors:
         raise errors[0]
-    total, marks = Aggregator(buckets, stalest=stalest), []
-    for agg, seen in results:
+    total, marks = Aggregator(buckets, stalest=stalest), list[tuple[str, int]]()
+    for agg, found in results:
         total.merge(agg)
-        marks.extend(seen)
+        marks.extend(found)
+    for seg in sorted(failed, key=lambda f: order(f.cursor)):
+        if log is not None:
+            log.info("segment_continued_sequentially", cursor=seg.cursor)
+        walk_into(seg, total, marks)
     return total.result(), plan_bounds(marks)

@@ -15,7 +15,7 @@ from . import device_sizing
 from .base import Collector, Context, Snapshot, Tools
 from .device_aggregation import AccountData
 from .device_boundaries import Boundaries, Listing
-from .device_listing import list_parallel, list_sequential, order, plan_bounds
+from .device_listing import SEGMENT_BACKOFF, list_parallel, list_sequential, order, plan_bounds
 from .device_pages import device_page
 
 PROGRESS_EVERY = 50  # pages between progress log lines on long listings
@@ -26,6 +26,7 @@ class DevicesCollector(Collector):
     endpoints = ("devices",)
     account_series = True
     status_fields = ("devices", "pages")
+    segment_backoff = SEGMENT_BACKOFF
 
     def __init__(self, tools: Tools) -> None:
         super().__init__(tools)
@@ -86,10 +87,21 @@ class DevicesCollector(Collector):
             log.debug("listing", mode="parallel", segments=len(known.bounds) + 1, complete_before=known.complete)
             try:
                 return list_parallel(
-                    fetch, self.buckets, list(known.bounds), workers, self.tools.stop, progress, self.stalest, seen
+                    fetch,
+                    self.buckets,
+                    list(known.bounds),
+                    workers,
+                    self.tools.stop,
+                    progress,
+                    self.stalest,
+                    seen,
+                    log,
+                    self.segment_backoff,
                 )
             except ApiError as exc:
-                if exc.reason == "deadline":
+                # failed segments were retried and walked on already; only a bound the API no longer
+                # knows (its device left) needs the walk from the first page
+                if exc.reason != "invalid_cursor":
                     raise
                 log.info("parallel_listing_fallback", error=exc.describe())
                 seen.clear()
@@ -171,7 +183,7 @@ def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
             unknown.add_metric([account, make, model], n)
         bounds = [*(_bound(b) for b in data.buckets), "+Inf"]
         for (make, model), (cumulative, total) in sorted(data.ages.items()):
-            ages.add_metric([account, make, model], list(zip(bounds, cumulative)), total)
+            ages.add_metric([account, make, model], list(zip(bounds, cumulative, strict=False)), total)
         for when, device_id, make, model in data.stalest:
             stalest.add_metric([account, device_id, make, model], when)
     yield from (devices, protocols, software, ages, unknown, stalest)
