@@ -18,11 +18,10 @@ import time
 import tracemalloc
 
 import msgspec
+from cycle import cpu_seconds, requests_made
 from thingspace_exporter.app import Exporter, tune_gc
 from thingspace_exporter.config import load
 from thingspace_exporter.logs import configure
-
-from cycle import cpu_seconds, requests_made
 
 
 def status(field: str) -> int:

@@ -93,7 +93,8 @@ class Exporter:
         self.collectors = build(s.collectors, Tools(self.client, s, self.stop, self.log, self.metrics))
         families = {c.name: c.families for c in self.collectors}
         # text_only: --once prints nothing else
-        self.store: SnapshotStore = SnapshotStore(Renderer(families, text_only))
+        renderer = Renderer(families, text_only)
+        self.store: SnapshotStore = SnapshotStore(renderer, renderer.prepare)
         self.runner = Runner(s, self.store, self.metrics, self.log, self.collectors, monotonic, wall)
         self.collection = CollectionLoop(s, self.runner, self.metrics, self.log, self.stop, monotonic)
         self.view = ExporterView(self)

@@ -169,7 +169,11 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     from thingspace_exporter.collectors import devices
 
     calls = []
-    counted = lambda snapshots: calls.extend(s.account for s in snapshots) or devices.DevicesCollector.families(snapshots)  # noqa: E731
+
+    def counted(snapshots):
+        calls.extend(s.account for s in snapshots)
+        return devices.DevicesCollector.families(snapshots)
+
     renderer = rendering.Renderer({"devices": counted})
     first, second = sorted(snaps)
     renderer({first: snaps[first]})
@@ -214,3 +218,36 @@ def test_text_only_renderer_gives_the_same_text_and_nothing_else(snaps):
     full, text_only = Renderer()(snaps), Renderer(text_only=True)(snaps)
     assert text_only.text == full.text
     assert (text_only.text_gz, text_only.openmetrics, text_only.openmetrics_gz) == (b"", b"", b"")
+
+
+def test_kept_account_pieces_are_views_of_the_published_bodies(snaps):
+    """What a renderer keeps per account is its share of the published exposition, not a copy."""
+    from thingspace_exporter.collection.rendering import Renderer
+
+    renderer = Renderer()
+    for snap in snaps.values():
+        renderer.prepare(snap)
+    rendered = renderer(dict(snaps))
+    bodies = {id(rendered.text), id(rendered.text_gz), id(rendered.openmetrics), id(rendered.openmetrics_gz)}
+    pieces = [
+        part
+        for _, (text, openmetrics) in renderer._cache.values()
+        for blocks in (text, openmetrics)
+        for _, samples, gzipped in blocks.values()
+        for part in (samples, gzipped)
+        if len(part)
+    ]
+    assert pieces and all(isinstance(p, memoryview) and id(p.obj) in bodies for p in pieces)
+    assert renderer(dict(snaps)).text == rendered.text  # and they render the same again
+
+
+def test_a_store_derives_once_per_change_when_read():
+    from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
+    from thingspace_exporter.collectors.licenses import LicenseData
+
+    derived, prepared = [], []
+    store = SnapshotStore(lambda s: derived.append(len(s)) or len(s), prepared.append)
+    for i in range(50):
+        store.publish(Snapshot(f"a{i}", LicenseData(i, 0), NOW, "licenses"))
+    assert len(prepared) == 50 and derived == [0]  # the empty state's, at construction
+    assert store.derived == 50 and store.derived == 50 and derived == [0, 50]

@@ -201,6 +201,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "last_connection_buckets": st.lists(st.floats(0.001, 1e9), min_size=1, max_size=5, unique=True).map(sorted),
     "max_retries": st.integers(0, 10),
     "max_concurrency": st.integers(1, 64),
+    "max_accounts_in_flight": st.integers(1, 256),
     "shard_count": st.integers(1, 4),
     "shard_index": st.integers(0, 3),
     "state_dir": st.just(tempfile.gettempdir()),
@@ -230,6 +231,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy] = {
     "request_timeout_seconds": numberish,
     "max_retries": numberish,
     "max_concurrency": numberish,
+    "max_accounts_in_flight": numberish,
     "max_requests_per_second": numberish,
     "shard_count": numberish,
     "shard_index": numberish,
@@ -327,6 +329,7 @@ def check(values: dict[str, Any], secret: str, password: str, changed: set[str])
         assert math.isfinite(v) and v > 0, (name, v)
     assert math.isfinite(result.max_requests_per_second) and result.max_requests_per_second >= 0
     assert 1 <= result.max_concurrency <= 64 and 0 <= result.max_retries <= 10
+    assert 1 <= result.max_accounts_in_flight <= 256
     assert result.header_timeout_seconds <= 300 and result.idle_timeout_seconds <= 3600
     assert isinstance(result.max_connections, int) and 8 <= result.max_connections <= 10**6
     b = result.last_connection_buckets
@@ -400,6 +403,7 @@ BAD_ENV = st.one_of(
     st.tuples(st.just("accounts"), st.sampled_from(["", ",", "a,a", " , "])),
     st.tuples(st.just("last_connection_buckets"), st.sampled_from(["nan", "2,1", "-1", "x", "{secret}"])),
     st.tuples(st.just("max_concurrency"), st.sampled_from(["0", "65", "1.5", "{secret}"])),
+    st.tuples(st.just("max_accounts_in_flight"), st.sampled_from(["0", "257", "1.5", "{secret}"])),
     st.tuples(st.just("log_level"), st.sampled_from(["trace", "{secret}", ""])),
     st.tuples(st.just("client_secret"), st.just("")),
 )

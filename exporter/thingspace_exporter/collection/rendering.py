@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Metric, generate_latest
 from prometheus_client.openmetrics import exposition as om
@@ -28,7 +30,7 @@ class Rendered:
     openmetrics_gz: bytes
 
 
-Blocks = dict[bytes, tuple[bytes, bytes, bytes]]  # metric name -> (header, samples, gzipped samples)
+Blocks = dict[bytes, tuple[bytes, Any, Any]]  # metric name -> (header, samples, gzipped samples)
 
 
 class _One:
@@ -47,7 +49,7 @@ def _blocks(blob: bytes, packed: bool = True) -> Blocks:
     pos = 0
     while (pos := blob.find(b"\n# HELP ", pos) + 1) > 0:
         starts.append(pos)
-    for start, end in zip(starts, [*starts[1:], len(blob)]):
+    for start, end in zip(starts, [*starts[1:], len(blob)], strict=True):
         block = blob[start:end]
         head = 0
         while block.startswith(b"# ", head):  # HELP, TYPE, UNIT; a sample line never starts so
@@ -61,15 +63,18 @@ def _render(families: Iterable[Metric], text_only: bool = False) -> tuple[Blocks
     text: Blocks = {}
     openmetrics: Blocks = {}
     for family in families:
-        text.update(_blocks(generate_latest(_One(family)), packed=not text_only))  # type: ignore[arg-type]
+        text.update(_blocks(generate_latest(_One(family)), packed=not text_only))
         if not text_only:
-            openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
+            openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))
     return text, openmetrics
 
 
 class Renderer:
-    """Renders each snapshot once and reuses it until that snapshot's next swap, so a swap costs
-    one account's rendering of one collector and some byte joins however many there are.
+    """Renders each snapshot once (at publish, through `prepare`) and reuses it until that
+    snapshot's next swap, so a swap costs one account's rendering of one collector and, at the
+    next read, some byte joins however many accounts there are. After a join every account's
+    pieces become views into the joined bodies: what is kept per account is then its share of
+    the published exposition, not a second copy of it.
     gzip members may be concatenated (RFC 1952): compressed parts are joined the same way.
     `families` maps the enabled collectors, in order, to their families; `text_only` (for
     --once, which prints the text format) leaves the other forms empty."""
@@ -82,16 +87,26 @@ class Renderer:
         # Every family's header, from an empty rendering: families with no samples still show them.
         self._empty = _render(empty)
         self._cache: dict[Key, tuple[Snapshot, tuple[Blocks, Blocks]]] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, snap: Snapshot) -> None:
+        if snap.collector in self.families:
+            rendered = _render(self.families[snap.collector]([snap]), self.text_only)
+            with self._lock:
+                self._cache[snap.key] = (snap, rendered)
 
     def __call__(self, snapshots: Mapping[Key, Snapshot]) -> Rendered:
+        with self._lock:
+            known = dict(self._cache)
         cache = {}
         for key in sorted(snapshots, key=lambda k: (k[1], k[0])):
-            snap, hit = snapshots[key], self._cache.get(key)
+            snap, hit = snapshots[key], known.get(key)
             if hit is not None and hit[0] is snap:
                 cache[key] = hit
             elif snap.collector in self.families:
                 cache[key] = (snap, _render(self.families[snap.collector]([snap]), self.text_only))
-        self._cache = cache
+        with self._lock:  # keep what was prepared meanwhile for a later read
+            self._cache = {**cache, **{k: v for k, v in self._cache.items() if known.get(k) is not v}}
         text = [self._empty[0], *(blocks[0] for _, blocks in cache.values())]
         if self.text_only:
             return Rendered(_join(text, self._order, packed=False)[0], b"", b"", b"")
@@ -110,20 +125,44 @@ class Renderer:
 def _join(
     accounts: list[Blocks], order: Callable[[bytes], tuple[int, int]], packed: bool = True
 ) -> tuple[bytes, bytes]:
-    """One body from every account's blocks (the first holds every family's header), and its gzip form."""
+    """One body from every account's blocks (the first holds every family's header), and its gzip
+    form. The accounts' blocks are then views into those two bodies (see Renderer)."""
     headers: dict[bytes, bytes] = {}
     for blocks in accounts:
         for name, (header, _, _) in blocks.items():
             headers.setdefault(name, header)
-    plain, gz = [], []
+    plain: list[Piece] = []
+    gz: list[Piece] = []
+    placed: list[tuple[Blocks, bytes, int, int]] = []  # (blocks, name, index in plain, in gz)
     for name in sorted(headers, key=order):
         plain.append(headers[name])
         gz.append(_gz_header(headers[name]) if packed else b"")
-        for blocks in accounts:
+        for i, blocks in enumerate(accounts):
             if name in blocks:
+                if i:  # the headers' own blocks stay as they are
+                    placed.append((blocks, name, len(plain), len(gz)))
                 plain.append(blocks[name][1])
                 gz.append(blocks[name][2])
-    return b"".join(plain), b"".join(gz)
+    body, body_gz = b"".join(plain), b"".join(gz)
+    _rebase(placed, plain, body, 1)
+    _rebase(placed, gz, body_gz, 2)
+    return body, body_gz
+
+
+Piece = bytes | memoryview
+
+
+def _rebase(placed: list[tuple[Blocks, bytes, int, int]], pieces: list[Piece], body: bytes, part: int) -> None:
+    """Point each placed block's part at its bytes in `body`, so the pieces can be freed."""
+    view, offsets, at = memoryview(body), [], 0
+    for piece in pieces:
+        offsets.append(at)
+        at += len(piece)
+    for blocks, name, i_plain, i_gz in placed:
+        i = i_plain if part == 1 else i_gz
+        header, samples, gzipped = blocks[name]
+        piece = view[offsets[i] : offsets[i] + len(pieces[i])]
+        blocks[name] = (header, piece, gzipped) if part == 1 else (header, samples, piece)
 
 
 @functools.lru_cache(maxsize=64)  # a handful of constant headers

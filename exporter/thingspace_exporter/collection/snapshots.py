@@ -16,13 +16,19 @@ Key = tuple[str, str]  # (collector, account)
 
 class SnapshotStore(Generic[T]):
     """Holds the published snapshots and whatever `derive` builds from them (the rendered
-    exposition); both are replaced together, under one reference, on every change."""
+    exposition). The snapshots are replaced under one reference on every change; `derive` runs
+    when `derived` is next read, once per change however many came in between: a cycle of a
+    thousand accounts publishes thousands of times, and each derivation joins every account's
+    exposition. `prepare` runs at publish, on the publishing thread (a snapshot's own rendering)."""
 
-    def __init__(self, derive: Callable[[Mapping[Key, Snapshot]], T]) -> None:
-        self._derive = derive
+    def __init__(
+        self, derive: Callable[[Mapping[Key, Snapshot]], T], prepare: Callable[[Snapshot], None] | None = None
+    ) -> None:
+        self._derive, self._prepare = derive, prepare
         self._lock = threading.Lock()
+        self._deriving = threading.Lock()
         empty: Mapping[Key, Snapshot] = MappingProxyType({})
-        self._state: tuple[Mapping[Key, Snapshot], T] = (empty, derive(empty))
+        self._state: tuple[Mapping[Key, Snapshot], T | None] = (empty, derive(empty))
 
     @property
     def snapshots(self) -> Mapping[Key, Snapshot]:
@@ -30,12 +36,24 @@ class SnapshotStore(Generic[T]):
 
     @property
     def derived(self) -> T:
-        return self._state[1]
+        snaps, derived = self._state
+        if derived is not None:
+            return derived
+        with self._deriving:  # one derivation at a time; those waiting take its result
+            snaps, derived = self._state
+            if derived is None:
+                derived = self._derive(snaps)
+                with self._lock:
+                    if self._state[0] is snaps:
+                        self._state = (snaps, derived)
+            return derived
 
     def get(self, collector: str, account: str) -> Snapshot | None:
         return self._state[0].get((collector, account))
 
     def publish(self, snapshot: Snapshot) -> None:
+        if self._prepare is not None:
+            self._prepare(snapshot)
         with self._lock:
             snaps = dict(self._state[0])
             snaps[snapshot.key] = snapshot
@@ -51,5 +69,4 @@ class SnapshotStore(Generic[T]):
             return True
 
     def _swap(self, snaps: dict[Key, Snapshot]) -> None:
-        frozen = MappingProxyType(snaps)
-        self._state = (frozen, self._derive(frozen))
+        self._state = (MappingProxyType(snaps), None)
