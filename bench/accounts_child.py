@@ -72,6 +72,9 @@ def main(argv: list[str]) -> int:
         doc["first_seconds"] = time.perf_counter() - t0
         doc["first_cpu_seconds"] = cpu_seconds() - cpu
         doc["first_requests"] = requests_made(exporter) - made
+        doc["cycle_peak_rss_kb"] = status("VmHWM")
+        exporter.store.derived  # noqa: B018 (the first read joins the exposition)
+        doc["joined_peak_rss_kb"] = status("VmHWM")
         gc.collect()
         doc["settled_rss_kb"] = status("VmRSS")
         if top:

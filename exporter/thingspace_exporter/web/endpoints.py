@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from . import status_page
-from .exposition import body
+from .exposition import parts
 from .http_server import Limits, Server
 from .view import View
 
@@ -38,9 +38,9 @@ def make_app(
             return _send(start_response, status, status.encode()[4:] + b"\n", headers=headers)
         if path == "/metrics":
             accept, encoding = environ.get("HTTP_ACCEPT", ""), environ.get("HTTP_ACCEPT_ENCODING", "")
-            data, headers = body(view.exposition(), view.registry, accept, encoding)
-            start_response("200 OK", [*headers, ("Content-Length", str(len(data)))])
-            return [b"" if method == "HEAD" else data]
+            pieces, headers = parts(view.exposition(), view.registry, accept, encoding)
+            start_response("200 OK", [*headers, ("Content-Length", str(sum(map(len, pieces))))])
+            return [b""] if method == "HEAD" else pieces
         if path == "/":
             return _send(start_response, "200 OK", status_page.render(view.status()), "text/html; charset=utf-8")
         if path == "/-/healthy":

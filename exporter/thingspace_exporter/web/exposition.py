@@ -30,7 +30,16 @@ def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:
 def body(
     rendered: Rendered, live: CollectorRegistry, accept: str = "", accept_encoding: str = ""
 ) -> tuple[bytes, list[tuple[str, str]]]:
-    """The scrape response: cached device text plus freshly rendered live metrics.
+    """The scrape response in one piece (see parts)."""
+    pieces, headers = parts(rendered, live, accept, accept_encoding)
+    return b"".join(pieces), headers
+
+
+def parts(
+    rendered: Rendered, live: CollectorRegistry, accept: str = "", accept_encoding: str = ""
+) -> tuple[list[bytes], list[tuple[str, str]]]:
+    """The scrape response: cached device text plus freshly rendered live metrics, as two pieces
+    sent as they are (joining them copied the whole exposition, tens of MB, on every scrape).
 
     gzip members may be concatenated (RFC 1952), so the cached compressed part is reused.
     """
@@ -46,5 +55,5 @@ def body(
     headers = [("Content-Type", content_type)]
     if use_gz:
         headers.append(("Content-Encoding", "gzip"))
-        return head_gz + gzip.compress(tail, 1, mtime=0), headers
-    return head + tail, headers
+        return [head_gz, gzip.compress(tail, 1, mtime=0)], headers
+    return [head, tail], headers

@@ -341,7 +341,8 @@ class Server:
 
         result = self.app(environ, start_response)
         try:
-            body = b"".join(result) if not isinstance(result, list) or len(result) != 1 else result[0]
+            # a list is sent piece by piece: /metrics's cached tens of MB are not copied
+            pieces = [p for p in result if p] if isinstance(result, list) else [b"".join(result)]
         finally:
             if hasattr(result, "close"):
                 result.close()
@@ -349,7 +350,7 @@ class Server:
         lines = [f"HTTP/1.1 {status}\r\n"]
         lines += [f"{k}: {v}\r\n" for k, v in headers]
         if not any(k.lower() == "content-length" for k, _ in headers):
-            lines.append(f"Content-Length: {len(body)}\r\n")
+            lines.append(f"Content-Length: {sum(map(len, pieces))}\r\n")
         lines.append(f"Date: {formatdate(usegmt=True)}\r\n")
         if not req.keep_alive or self._stopping:
             lines.append("Connection: close\r\n")
@@ -357,7 +358,7 @@ class Server:
             lines.append("Connection: keep-alive\r\n")
         lines.append("\r\n")
         head = "".join(lines).encode("latin-1")
-        return [head] if req.method == "HEAD" or not body else [head, body]
+        return [head] if req.method == "HEAD" else [head, *pieces]
 
     def _finish_work(self) -> None:
         try:
