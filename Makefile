@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint test-unit test-integration bench bench-smoke bench-scale check clean kubernetes-rules
+.PHONY: demo test lint test-unit test-integration bench bench-smoke bench-scale bench-accounts check clean kubernetes-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)  ## performance ratios against baselines measured in the same ru
 bench-smoke: $(STAMP)
 	$(PY) bench/run.py --smoke
 	$(PY) bench/scale.py --smoke
+	$(PY) bench/accounts.py --smoke
+
+bench-accounts: $(STAMP)  ## 1000 accounts x 200 devices, every collector: memory, threads, cycle, /metrics
+	$(PY) bench/accounts.py
 
 bench-scale: $(STAMP)  ## the same at fleet scale: 5 million devices, 20 accounts, a restart (~10 min)
 	$(PY) bench/scale.py

@@ -88,3 +88,14 @@ def test_scale_bench_smoke_writes_every_ratio_and_names_each_bound(tmp_path: Pat
     # the rate-capped case counted its requests (3 accounts x 2 pages, plus token and login at first)
     assert rows["accounts_rate_cap"]["notes"]["first_cycle"]["requests"] == 8
     assert rows["restart"]["status"] in ("PASS", "FAIL", "pending")
+
+
+def test_accounts_bench_smoke_writes_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "accounts.json"
+    stdout = smoke("accounts.py", out)
+    assert "PASS" in stdout or "FAIL" in stdout
+    doc = json.loads(out.read_text())
+    keys = ("accounts_peak_rss", "accounts_threads", "accounts_first_cycle", "accounts_scrape", "accounts_scrape_gzip")
+    assert set(doc["ratios"]) == set(keys)
+    for key in keys:
+        assert math.isfinite(doc["ratios"][key]) and doc["ratios"][key] > 0, (key, doc["ratios"][key])
