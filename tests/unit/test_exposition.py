@@ -220,24 +220,37 @@ def test_text_only_renderer_gives_the_same_text_and_nothing_else(snaps):
     assert (text_only.text_gz, text_only.openmetrics, text_only.openmetrics_gz) == (b"", b"", b"")
 
 
-def test_kept_account_pieces_are_views_of_the_published_bodies(snaps):
-    """What a renderer keeps per account is its share of the published exposition, not a copy."""
+def test_the_exposition_is_the_accounts_pieces_themselves_not_copies(snaps):
+    """What a renderer keeps per account is its share of the published exposition, once: the
+    published pieces are the very objects kept per account, and samples that read alike in both
+    formats are one object."""
     from thingspace_exporter.collection.rendering import Renderer
 
     renderer = Renderer()
     for snap in snaps.values():
         renderer.prepare(snap)
     rendered = renderer(dict(snaps))
-    bodies = {id(rendered.text), id(rendered.text_gz), id(rendered.openmetrics), id(rendered.openmetrics_gz)}
-    pieces = [
+    kept = [
         part
         for _, (text, openmetrics) in renderer._cache.values()
         for blocks in (text, openmetrics)
         for _, samples, gzipped in blocks.values()
         for part in (samples, gzipped)
-        if len(part)
+        if part
     ]
-    assert pieces and all(isinstance(p, memoryview) and id(p.obj) in bodies for p in pieces)
+    published = {
+        id(p)
+        for form in ("text", "text_gz", "openmetrics", "openmetrics_gz")
+        for p in getattr(rendered, f"{form}_parts")
+    }
+    assert kept and all(id(p) in published for p in kept)
+    shared = [
+        name
+        for _, (text, openmetrics) in renderer._cache.values()
+        for name in text
+        if name in openmetrics and text[name][1] and text[name][1] is openmetrics[name][1]
+    ]
+    assert shared  # the gauges
     assert renderer(dict(snaps)).text == rendered.text  # and they render the same again
 
 

@@ -131,6 +131,22 @@ def test_metrics_gzip_and_openmetrics(url, exporter):
     assert {"thingspace_devices", "thingspace_device_last_connection_age_seconds"} <= names
 
 
+def test_metrics_of_many_accounts_is_served_whole_in_every_form(url, exporter):
+    """Thousands of pieces (more than one sendmsg takes): every byte arrives, in order."""
+    a = Aggregator((3600.0,))
+    a.add(decode_page(json.dumps(page([device("1")])).encode()).deviceList, 1.6e9)
+    for i in range(300):
+        exporter.store.publish(Snapshot(f"acc{i:03d}", a.result(), 1.6e9, "devices"))
+    rendered = exporter.store.derived
+    assert len(rendered.text_parts) > 1024
+    _, headers, plain = get(url, "/metrics")
+    assert int(headers["Content-Length"]) == len(plain) and plain.startswith(rendered.text)
+    accounts = {s.labels["account"] for f in text_parse(plain.decode()) for s in f.samples if "account" in s.labels}
+    assert len(accounts) == 300
+    _, _, packed = get(url, "/metrics", headers={"Accept-Encoding": "gzip"})
+    assert gzip.decompress(packed).startswith(rendered.text)
+
+
 def test_metrics_head(url):
     status, headers, data = get(url, "/metrics", method="HEAD")
     assert status == 200 and data == b"" and int(headers["Content-Length"]) > 0

@@ -8,7 +8,6 @@ import gzip
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import Metric, generate_latest
 from prometheus_client.openmetrics import exposition as om
@@ -24,13 +23,32 @@ GZIP_LEVEL = 6
 
 @dataclass(frozen=True)
 class Rendered:
-    text: bytes
-    text_gz: bytes
-    openmetrics: bytes  # without the closing "# EOF", which follows the live metrics
-    openmetrics_gz: bytes
+    """The exposition as pieces in order, served as they are: joining them would hold a second
+    copy of tens of MB with many accounts (and a third while the next one is built)."""
+
+    text_parts: tuple[bytes, ...]
+    text_gz_parts: tuple[bytes, ...]
+    openmetrics_parts: tuple[bytes, ...]  # without the closing "# EOF", which follows the live metrics
+    openmetrics_gz_parts: tuple[bytes, ...]
+
+    @property
+    def text(self) -> bytes:
+        return b"".join(self.text_parts)
+
+    @property
+    def text_gz(self) -> bytes:
+        return b"".join(self.text_gz_parts)
+
+    @property
+    def openmetrics(self) -> bytes:
+        return b"".join(self.openmetrics_parts)
+
+    @property
+    def openmetrics_gz(self) -> bytes:
+        return b"".join(self.openmetrics_gz_parts)
 
 
-Blocks = dict[bytes, tuple[bytes, Any, Any]]  # metric name -> (header, samples, gzipped samples)
+Blocks = dict[bytes, tuple[bytes, bytes, bytes]]  # metric name -> (header, samples, gzipped samples)
 
 
 class _One:
@@ -66,15 +84,18 @@ def _render(families: Iterable[Metric], text_only: bool = False) -> tuple[Blocks
         text.update(_blocks(generate_latest(_One(family)), packed=not text_only))
         if not text_only:
             openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))
+    for name, (header, samples, _) in openmetrics.items():
+        same = text.get(name)
+        if same is not None and same[1] == samples:  # gauges' samples read alike in both: kept once
+            openmetrics[name] = (header, same[1], same[2])
     return text, openmetrics
 
 
 class Renderer:
     """Renders each snapshot once (at publish, through `prepare`) and reuses it until that
     snapshot's next swap, so a swap costs one account's rendering of one collector and, at the
-    next read, some byte joins however many accounts there are. After a join every account's
-    pieces become views into the joined bodies: what is kept per account is then its share of
-    the published exposition, not a second copy of it.
+    next read, a list of its pieces in order however many accounts there are. The pieces are
+    never joined: what is kept per account is its share of the exposition, once.
     gzip members may be concatenated (RFC 1952): compressed parts are joined the same way.
     `families` maps the enabled collectors, in order, to their families; `text_only` (for
     --once, which prints the text format) leaves the other forms empty."""
@@ -109,9 +130,9 @@ class Renderer:
             self._cache = {**cache, **{k: v for k, v in self._cache.items() if known.get(k) is not v}}
         text = [self._empty[0], *(blocks[0] for _, blocks in cache.values())]
         if self.text_only:
-            return Rendered(_join(text, self._order, packed=False)[0], b"", b"", b"")
+            return Rendered(_order_pieces(text, self._order, packed=False)[0], (), (), ())
         openmetrics = [self._empty[1], *(blocks[1] for _, blocks in cache.values())]
-        return Rendered(*_join(text, self._order), *_join(openmetrics, self._order))
+        return Rendered(*_order_pieces(text, self._order), *_order_pieces(openmetrics, self._order))
 
     def _order(self, name: bytes) -> tuple[int, int]:
         """A family's place: the collectors' order, a gauge histogram's _gcount and _gsum after it."""
@@ -122,47 +143,24 @@ class Renderer:
         return (names.index(text), 0) if text in names else (len(names), 0)
 
 
-def _join(
+def _order_pieces(
     accounts: list[Blocks], order: Callable[[bytes], tuple[int, int]], packed: bool = True
-) -> tuple[bytes, bytes]:
-    """One body from every account's blocks (the first holds every family's header), and its gzip
-    form. The accounts' blocks are then views into those two bodies (see Renderer)."""
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """One body's pieces from every account's blocks (the first holds every family's header): each
+    family's header, then its samples account by account; and the same of the gzip form."""
     headers: dict[bytes, bytes] = {}
     for blocks in accounts:
         for name, (header, _, _) in blocks.items():
             headers.setdefault(name, header)
-    plain: list[Piece] = []
-    gz: list[Piece] = []
-    placed: list[tuple[Blocks, bytes, int, int]] = []  # (blocks, name, index in plain, in gz)
+    plain, gz = [], []
     for name in sorted(headers, key=order):
         plain.append(headers[name])
         gz.append(_gz_header(headers[name]) if packed else b"")
-        for i, blocks in enumerate(accounts):
-            if name in blocks:
-                if i:  # the headers' own blocks stay as they are
-                    placed.append((blocks, name, len(plain), len(gz)))
+        for blocks in accounts:
+            if name in blocks and blocks[name][1]:
                 plain.append(blocks[name][1])
                 gz.append(blocks[name][2])
-    body, body_gz = b"".join(plain), b"".join(gz)
-    _rebase(placed, plain, body, 1)
-    _rebase(placed, gz, body_gz, 2)
-    return body, body_gz
-
-
-Piece = bytes | memoryview
-
-
-def _rebase(placed: list[tuple[Blocks, bytes, int, int]], pieces: list[Piece], body: bytes, part: int) -> None:
-    """Point each placed block's part at its bytes in `body`, so the pieces can be freed."""
-    view, offsets, at = memoryview(body), [], 0
-    for piece in pieces:
-        offsets.append(at)
-        at += len(piece)
-    for blocks, name, i_plain, i_gz in placed:
-        i = i_plain if part == 1 else i_gz
-        header, samples, gzipped = blocks[name]
-        piece = view[offsets[i] : offsets[i] + len(pieces[i])]
-        blocks[name] = (header, piece, gzipped) if part == 1 else (header, samples, piece)
+    return tuple(plain), tuple(p for p in gz if p)
 
 
 @functools.lru_cache(maxsize=64)  # a handful of constant headers

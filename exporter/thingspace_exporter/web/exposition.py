@@ -4,6 +4,7 @@ scrape time, in the format and encoding the scraper asked for."""
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -12,12 +13,12 @@ from prometheus_client.openmetrics import exposition as om
 
 
 class Rendered(Protocol):
-    """The published snapshots, rendered (collection.rendering.Rendered)."""
+    """The published snapshots, rendered, as pieces in order (collection.rendering.Rendered)."""
 
-    text: bytes
-    text_gz: bytes
-    openmetrics: bytes  # without the closing "# EOF", which follows the live metrics
-    openmetrics_gz: bytes
+    text_parts: Sequence[bytes]
+    text_gz_parts: Sequence[bytes]
+    openmetrics_parts: Sequence[bytes]  # without the closing "# EOF", which follows the live metrics
+    openmetrics_gz_parts: Sequence[bytes]
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:
@@ -38,22 +39,22 @@ def body(
 def parts(
     rendered: Rendered, live: CollectorRegistry, accept: str = "", accept_encoding: str = ""
 ) -> tuple[list[bytes], list[tuple[str, str]]]:
-    """The scrape response: cached device text plus freshly rendered live metrics, as two pieces
-    sent as they are (joining them copied the whole exposition, tens of MB, on every scrape).
+    """The scrape response: the cached pieces of the rendered snapshots plus freshly rendered live
+    metrics, sent as they are (joining them copied the whole exposition, tens of MB, per scrape).
 
     gzip members may be concatenated (RFC 1952), so the cached compressed part is reused.
     """
     use_om, use_gz = negotiate(accept, accept_encoding)
     if use_om:
-        head, head_gz = rendered.openmetrics, rendered.openmetrics_gz
+        head, head_gz = rendered.openmetrics_parts, rendered.openmetrics_gz_parts
         tail = om.generate_latest(live)
         content_type = om.CONTENT_TYPE_LATEST
     else:
-        head, head_gz = rendered.text, rendered.text_gz
+        head, head_gz = rendered.text_parts, rendered.text_gz_parts
         tail = generate_latest(live)
         content_type = CONTENT_TYPE_LATEST
     headers = [("Content-Type", content_type)]
     if use_gz:
         headers.append(("Content-Encoding", "gzip"))
-        return [head_gz, gzip.compress(tail, 1, mtime=0)], headers
-    return [head, tail], headers
+        return [*head_gz, gzip.compress(tail, 1, mtime=0)], headers
+    return [*head, tail], headers

@@ -26,9 +26,11 @@ import ssl
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from itertools import islice
 from typing import Any
 
 from .http_request import BadRequest, Request, check, head_end, parse_head, skip_empty_lines
@@ -39,6 +41,7 @@ DRAIN_SECONDS = 1.0  # after a final response, read and drop what the client sti
 DRAIN_BYTES = 1 << 20
 SWEEP_SECONDS = 0.1  # how often deadlines are checked
 RECV_BYTES = 65536
+IOV_BATCH = 512  # buffers per sendmsg, below IOV_MAX (1024): /metrics is thousands of pieces
 
 # Connection states
 TLS_HANDSHAKE, READING, WORKING, WRITING, DRAINING = range(5)
@@ -65,7 +68,7 @@ class _Conn:
         self.state = TLS_HANDSHAKE if tls else READING
         self.tls = tls
         self.buf = bytearray()
-        self.out: list[memoryview] = []
+        self.out: deque[memoryview] = deque()
         self.deadline = math.inf
         self.keep_alive = False
         self.events = 0  # selector registration
@@ -382,7 +385,7 @@ class Server:
     def _respond(self, conn: _Conn, parts: list[bytes], keep_alive: bool) -> None:
         conn.state = WRITING
         conn.keep_alive = keep_alive
-        conn.out = [memoryview(p) for p in parts]
+        conn.out = deque(memoryview(p) for p in parts)
         conn.deadline = time.monotonic() + self.limits.write_timeout
         self._parked.pop(conn, None)
         self._write(conn)
@@ -393,12 +396,12 @@ class Server:
                 if conn.tls:
                     sent = conn.sock.send(conn.out[0])
                 else:
-                    sent = conn.sock.sendmsg(conn.out)
+                    sent = conn.sock.sendmsg(list(islice(conn.out, IOV_BATCH)))
                 while sent and conn.out:
                     first = conn.out[0]
                     if sent >= len(first):
                         sent -= len(first)
-                        conn.out.pop(0)
+                        conn.out.popleft()
                     else:
                         conn.out[0] = first[sent:]
                         sent = 0
