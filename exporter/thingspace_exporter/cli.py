@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .config import SECRET_FIELDS, ConfigError, Settings, env_name, flag_name, load, read_secret_file
@@ -115,6 +115,6 @@ def credentials(settings: Settings) -> tuple[str, str, str, str]:
     )
 
 
-def _usage_error(message: str) -> None:
+def _usage_error(message: str) -> NoReturn:
     print(f"{PROG}: invalid arguments: {message} (see --help)", file=sys.stderr)
     raise SystemExit(2)
