@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 0
-        from . import app  # the whole exporter: not needed for --help or --check-config
+        from . import app  # the composition root, once the settings are valid
 
         if args.reset_login_failures:
             return app.reset_login_failures(settings)
