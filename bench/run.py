@@ -534,10 +534,10 @@ def table(rows: list[Row], status=status, extra: tuple = ()) -> str:
     ]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     out = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+        "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)) + " |",
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
-    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |" for line in lines]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + " |" for line in lines]
     return "\n".join(out)
 
 

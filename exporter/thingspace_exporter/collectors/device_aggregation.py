@@ -151,7 +151,8 @@ class Aggregator:
             raw = first
         else:
             raw = [a if a is not None else b for a, b in zip(first, second, strict=False)]
-        iso = list(map(str.replace, map(_UNKNOWN.get, raw, raw), repeat(_GO_UTC), repeat("Z")))  # type: ignore[arg-type]  # _UNKNOWN.get(v, v) is a str for str v
+        # _UNKNOWN.get(t, t) is never None: it maps the unknown spellings and returns the rest as they are
+        iso = list(map(str.replace, map(_UNKNOWN.get, raw, raw), repeat(_GO_UTC), repeat("Z")))  # type: ignore[arg-type]
         try:
             stamps = msgspec.convert(iso, _STAMPS)
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...

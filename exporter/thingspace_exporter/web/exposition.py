@@ -15,10 +15,18 @@ from prometheus_client.openmetrics import exposition as om
 class Rendered(Protocol):
     """The published snapshots, rendered, as pieces in order (collection.rendering.Rendered)."""
 
-    text_parts: Sequence[bytes]
-    text_gz_parts: Sequence[bytes]
-    openmetrics_parts: Sequence[bytes]  # without the closing "# EOF", which follows the live metrics
-    openmetrics_gz_parts: Sequence[bytes]
+    @property
+    def text_parts(self) -> Sequence[bytes]: ...
+
+    @property
+    def text_gz_parts(self) -> Sequence[bytes]: ...
+
+    @property
+    def openmetrics_parts(self) -> Sequence[bytes]:  # without the closing "# EOF", which follows the live metrics
+        ...
+
+    @property
+    def openmetrics_gz_parts(self) -> Sequence[bytes]: ...
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:
