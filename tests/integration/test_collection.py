@@ -53,3 +53,23 @@ def test_unknown_account_fails_only_that_account(sim_factory, exporter_factory):
         value(text, "thingspace_collection_errors_total", account="9999999999-99999", reason="invalid_parameter") == 1.0
     )
     assert_matches(text, sim, ["0000123456-00001"])
+
+
+def test_a_failing_segment_is_retried_alone_and_the_counts_stay_exact(sim_factory, exporter_factory, log_stream):
+    """A page fails past the transport's retries in the middle of a parallel listing: only that
+    request is made again (from the segment's last cursor), the listing is not restarted from the
+    first page, and the counts match the simulator's."""
+    account = "0000123456-00001"
+    sim = sim_factory({account: 12_000})
+    exp = exporter_factory(sim, max_concurrency=4, max_retries=0, collectors="devices")
+    (devices,) = [c for c in exp.collectors if c.name == "devices"]
+    devices.segment_backoff = 0.0
+    assert exp.collection.run_cycle()  # sequential: learns the boundaries
+    pages = exp.store.get("devices", account).data.pages
+    before = sim.requests["devices"]
+    sim.faults.schedule("server_error", count=2, after=5)
+    assert exp.collection.run_cycle()
+    assert sim.requests["devices"] - before == pages + 2  # the two failed requests, nothing else
+    assert_matches(exposition(exp), sim, [account])
+    logs = log_stream.getvalue()
+    assert "segment_retried" in logs and "parallel_listing_fallback" not in logs
