@@ -195,14 +195,15 @@ def test_http10_is_answered_and_closed(url):
 def test_pipelined_requests_are_answered_in_order(url):
     data = exchange(
         url,
-        b"GET /-/ready HTTP/1.1\r\n\r\nGET /-/healthy HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /-/ready HTTP/1.1\r\nHost: x\r\n\r\nGET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     assert statuses(data) == [503, 200, 404]
 
 
 @pytest.mark.parametrize("path", ["/", "/-/healthy", "/-/ready", "/nope"])
 def test_head_sends_no_body(url, path):
-    data = exchange(url, f"HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n".encode())
+    data = exchange(url, f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     head, _, rest = data.partition(b"\r\n\r\n")
     assert rest == b"" and int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 0
 
@@ -294,7 +295,7 @@ def test_idle_kept_alive_connection_is_closed_after_idle_timeout(exporter):
     r = Running(exporter, server.Limits(header_timeout=30, idle_timeout=0.3))
     try:
         with socket.create_connection(r.addr, timeout=10) as s:
-            s.sendall(b"GET /-/healthy HTTP/1.1\r\n\r\n")
+            s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
             data = b""
             while not data.endswith(b"ok\n"):
                 data += s.recv(4096)
@@ -403,7 +404,7 @@ def test_malformed_request_gets_a_4xx_or_a_close_and_the_next_scrape_is_served(r
 @pytest.mark.parametrize("name", ODD_VALUES)
 def test_odd_accept_values_are_served(running, exporter, name, capfd):
     publish(exporter)
-    data = exchange(running.addr, b"GET /metrics HTTP/1.1\r\nConnection: close\r\n" + ODD_VALUES[name] + b"\r\n")
+    data = exchange(running.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + ODD_VALUES[name] + b"\r\n")
     assert statuses(data) == [200]
     body = data.partition(b"\r\n\r\n")[2]
     if b"Content-Encoding: gzip" in data:
