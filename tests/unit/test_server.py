@@ -404,7 +404,9 @@ def test_malformed_request_gets_a_4xx_or_a_close_and_the_next_scrape_is_served(r
 @pytest.mark.parametrize("name", ODD_VALUES)
 def test_odd_accept_values_are_served(running, exporter, name, capfd):
     publish(exporter)
-    data = exchange(running.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + ODD_VALUES[name] + b"\r\n")
+    data = exchange(
+        running.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + ODD_VALUES[name] + b"\r\n"
+    )
     assert statuses(data) == [200]
     body = data.partition(b"\r\n\r\n")[2]
     if b"Content-Encoding: gzip" in data:

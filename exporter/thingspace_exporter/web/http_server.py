@@ -65,7 +65,18 @@ class Limits:
 
 class _Conn:
     __slots__ = (
-        "sock", "addr", "state", "buf", "out", "deadline", "keep_alive", "events", "drained", "tls", "idle", "gone"
+        "sock",
+        "addr",
+        "state",
+        "buf",
+        "out",
+        "deadline",
+        "keep_alive",
+        "events",
+        "drained",
+        "tls",
+        "idle",
+        "gone",
     )
 
     def __init__(self, sock: socket.socket, addr: Any, tls: bool) -> None:
@@ -203,10 +214,11 @@ class Server:
 
     def _add(self, sock: socket.socket, addr: Any) -> None:
         sock.setblocking(False)
-        tls = self.ssl_context is not None
-        if tls:
+        context = self.ssl_context
+        tls = context is not None
+        if context is not None:
             try:
-                sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             except (OSError, ValueError):
                 sock.close()
                 return

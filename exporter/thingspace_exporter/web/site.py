@@ -29,11 +29,14 @@ class Site:
         web_config_path: str | None = None,
     ) -> None:
         """Binds now, so that a port in use fails at start-up (OSError); serves from start()."""
-        self.access = None
+        self.access: Access | None = None
         if web_config is not None and web_config_path is not None:
             self.access = Access(web_config_path, web_config, log, on_tls=self._use_tls)
         access = self.access
-        app = endpoints.make_app(view, access and access.authorize, access and access.headers)
+        if access is None:
+            app, defer = endpoints.make_app(view), None
+        else:
+            app, defer = endpoints.make_app(view, access.authorize, access.headers), access.defer
         tls = web_config.ssl_context if web_config is not None else None
         self.server = endpoints.bind(
             host,
@@ -42,7 +45,7 @@ class Site:
             limits,
             tls,
             on_error=lambda text: log.error("http_app_error", error=text),
-            defer=access and access.defer,
+            defer=defer,
         )
 
     @property

@@ -176,11 +176,11 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _ssl_context(tls: dict, base: Path) -> ssl.SSLContext:
-    for name in ("cert", "key", "client_ca"):
-        if tls.get(name) and tls.get(name + "_file"):
-            raise WebConfigError(f"tls_server_config: give {name} or {name}_file, not both")
-        if tls.get(name) is not None and not isinstance(tls.get(name), str):
-            raise WebConfigError(f"tls_server_config.{name}: expected PEM text")
+    for part in ("cert", "key", "client_ca"):
+        if tls.get(part) and tls.get(part + "_file"):
+            raise WebConfigError(f"tls_server_config: give {part} or {part}_file, not both")
+        if tls.get(part) is not None and not isinstance(tls.get(part), str):
+            raise WebConfigError(f"tls_server_config.{part}: expected PEM text")
     has_cert, has_key = tls.get("cert_file") or tls.get("cert"), tls.get("key_file") or tls.get("key")
     if not has_cert or not has_key:
         raise WebConfigError(
