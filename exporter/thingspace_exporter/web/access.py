@@ -83,7 +83,10 @@ class Access:
     def defer(self, environ: dict, resume: Callable[[], None]) -> bool:
         """On the selector thread, quickly: True when a password check was queued (resume() is
         called once it is done, unless the client has gone); False when the app can run now."""
-        if environ.get("PATH_INFO") in OPEN_PATHS or self._closed:
+        if environ.get("PATH_INFO") in OPEN_PATHS:
+            return False
+        if self._closed:  # shutting down: no more checks
+            environ[VERDICT] = too_many(1)
             return False
         if self._limit is not None and not self._limit.take():
             environ[VERDICT] = too_many(self._limit.retry_after())
