@@ -191,7 +191,8 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     calls = []
 
     def counted(snapshots):
-        return calls.extend(s.account for s in snapshots) or devices.DevicesCollector.families(snapshots)
+        calls.extend(s.account for s in snapshots)
+        return devices.DevicesCollector.families(snapshots)
 
     renderer = rendering.Renderer({"devices": counted})
     first, second = sorted(snaps)

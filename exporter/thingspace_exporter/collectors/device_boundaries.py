@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..statefile import read, write
 
@@ -34,7 +35,8 @@ class Boundaries:
         doc = read(self.path)
         if doc is None or doc.get("account") != self.account or doc.get("protocol") != self.protocol:
             return None
-        bounds, pages, seconds, complete = (doc.get(k) for k in ("bounds", "pages", "page_seconds", "complete"))
+        fields: tuple[Any, ...] = tuple(doc.get(k) for k in ("bounds", "pages", "page_seconds", "complete"))
+        bounds, pages, seconds, complete = fields
         if not (
             isinstance(bounds, list)
             and all(type(b) is str and b for b in bounds)

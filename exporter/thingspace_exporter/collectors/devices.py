@@ -171,7 +171,7 @@ def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
             unknown.add_metric([account, make, model], n)
         bounds = [*(_bound(b) for b in data.buckets), "+Inf"]
         for (make, model), (cumulative, total) in sorted(data.ages.items()):
-            ages.add_metric([account, make, model], list(zip(bounds, cumulative)), total)
+            ages.add_metric([account, make, model], list(zip(bounds, cumulative, strict=False)), total)
         for when, device_id, make, model in data.stalest:
             stalest.add_metric([account, device_id, make, model], when)
     yield from (devices, protocols, software, ages, unknown, stalest)

@@ -185,8 +185,8 @@ class Gatekeeper:
 
     def logout(self, token: str | None) -> Reply:
         problem = self.check_session(token)
-        if problem:
-            return problem
+        if problem or token is None:  # check_session refuses a missing token
+            return problem or self.session_error("format")
         with self._lock:
             self._sessions.pop(token.strip(), None)
         return 200, {"sessionToken": token.strip()}

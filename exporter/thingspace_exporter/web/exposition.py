@@ -22,13 +22,16 @@ GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, m
 class Rendered(Protocol):
     """The published snapshots, rendered (collection.rendering.Rendered)."""
 
-    # Read-only: the rendering is a frozen dataclass.
     @property
     def text(self) -> bytes: ...
+
     @property
-    def text_gz(self) -> bytes: ...  # GZIP_HEADER and the raw deflate of `text`, left open (sync-flushed)
+    def text_gz(self) -> bytes: ...  # GZIP_HEADER and `text` deflated, left open (sync-flushed)
+
     @property
-    def openmetrics(self) -> bytes: ...  # without the closing "# EOF", which follows the live metrics
+    def openmetrics(self) -> bytes:  # without the closing "# EOF", which follows the live metrics
+        ...
+
     @property
     def openmetrics_gz(self) -> bytes: ...
 

@@ -214,7 +214,7 @@ class Server:
 
     def _add(self, sock: socket.socket, addr: Any) -> None:
         sock.setblocking(False)
-        context = self.ssl_context
+        context = self.ssl_context  # read once: a reload may swap it meanwhile
         tls = context is not None
         if context is not None:
             try:
