@@ -381,6 +381,10 @@ MALFORMED = {
     "space before colon": b"GET /metrics HTTP/1.1\r\nAccept : text/plain\r\n\r\n",
     "bad target": b"GET metrics HTTP/1.1\r\n\r\n",
     "NUL in method": b"G\x00T /metrics HTTP/1.1\r\n\r\n",
+    "HTTP/1.1 without Host": b"GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n\r\n",
+    "two Hosts": b"GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "NUL in a value": b"GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: a\x00b\r\n\r\n",
+    "bare CR in a value": b"GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: a\rb\r\n\r\n",
 }
 # Odd but harmless header values: served as usual (text format, no gzip unless it is named).
 ODD_VALUES = {
