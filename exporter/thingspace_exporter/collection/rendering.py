@@ -4,8 +4,8 @@ snapshot, in both text formats and gzipped, and joined into the exposition that 
 from __future__ import annotations
 
 import functools
-import gzip
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +19,7 @@ FamiliesOf = Callable[[Sequence[Snapshot]], Iterable[Metric]]  # a collector's m
 
 EOF_LINE = b"# EOF\n"
 GZIP_LEVEL = 6
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # as web.exposition.GZIP_HEADER
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Rendered:
     copy of tens of MB with many accounts (and a third while the next one is built)."""
 
     text_parts: tuple[bytes, ...]
-    text_gz_parts: tuple[bytes, ...]
+    text_gz_parts: tuple[bytes, ...]  # GZIP_HEADER and the text deflated, left open (see web.exposition)
     openmetrics_parts: tuple[bytes, ...]  # without the closing "# EOF", which follows the live metrics
     openmetrics_gz_parts: tuple[bytes, ...]
 
@@ -96,7 +97,8 @@ class Renderer:
     snapshot's next swap, so a swap costs one account's rendering of one collector and, at the
     next read, a list of its pieces in order however many accounts there are. The pieces are
     never joined: what is kept per account is its share of the exposition, once.
-    gzip members may be concatenated (RFC 1952): compressed parts are joined the same way.
+    Each block is deflated apart and sync-flushed, so the compressed parts make one deflate
+    stream: one gzip member, which /metrics finishes with the live metrics and the trailer.
     `families` maps the enabled collectors, in order, to their families; `text_only` (for
     --once, which prints the text format) leaves the other forms empty."""
 
@@ -147,12 +149,13 @@ def _order_pieces(
     accounts: list[Blocks], order: Callable[[bytes], tuple[int, int]], packed: bool = True
 ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
     """One body's pieces from every account's blocks (the first holds every family's header): each
-    family's header, then its samples account by account; and the same of the gzip form."""
+    family's header, then its samples account by account; and the same compressed (unfinished:
+    see web.exposition.gzip_member)."""
     headers: dict[bytes, bytes] = {}
     for blocks in accounts:
         for name, (header, _, _) in blocks.items():
             headers.setdefault(name, header)
-    plain, gz = [], []
+    plain, gz = [], [GZIP_HEADER if packed else b""]
     for name in sorted(headers, key=order):
         plain.append(headers[name])
         gz.append(_gz_header(headers[name]) if packed else b"")
@@ -174,4 +177,9 @@ def render(snapshots: Mapping[Key, Snapshot]) -> Rendered:
 
 
 def _gz(data: bytes) -> bytes:
-    return gzip.compress(data, GZIP_LEVEL, mtime=0) if data else b""
+    """Raw deflate blocks ending at a byte boundary, none final: any number of them in a row
+    are one valid deflate stream."""
+    if not data:
+        return b""
+    deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+    return deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH)
