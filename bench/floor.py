@@ -90,7 +90,10 @@ def main(argv: list[str]) -> int:
         if not page.hasMoreData:
             break
         cursor = str(page.lastSeenDeviceId)
-    print(msgspec.json.encode({"devices": devices, "pages": pages, "vmhwm_kb": vmhwm_kb(), "cpu_seconds": time.process_time() - cpu_start}).decode())
+    cpu = time.process_time() - cpu_start
+    print(
+        msgspec.json.encode({"devices": devices, "pages": pages, "vmhwm_kb": vmhwm_kb(), "cpu_seconds": cpu}).decode()
+    )
     return 0
 
 
