@@ -472,10 +472,10 @@ class Simulator:
                     saved[name] = book.running_failed_share
                 book.running_failed_share = incidents.CAMPAIGN_FAILED_SHARE if on else saved.get(name)
             elif inc.kind == "licences":
-                book = self._licenses[name]
+                held = self._licenses[name]
                 if on:
-                    saved[name] = book.configured
-                book.configured = incidents.LICENCE_RATIO if on else saved.get(name)
+                    saved[name] = held.configured
+                held.configured = incidents.LICENCE_RATIO if on else saved.get(name)
 
     def _pinned(self, account: str, devices):
         """The devices with the last connection of silent models pinned (never made more recent)."""
