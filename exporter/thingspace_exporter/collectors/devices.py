@@ -100,11 +100,8 @@ class DevicesCollector(Collector):
         listing = Listing(tuple(bounds), pages, timing[0] / timing[1] if timing[1] else 0.0, complete)
         self.listings[account] = listing
         store = self.stores.get(account)
-        if store is not None:
-            try:
-                store.save(listing)
-            except OSError as exc:  # it only costs the next start its parallel first listing
-                log.warning("state_not_saved", path=str(store.path), error=exc.strerror)
+        if store is not None:  # a failed save is logged there; it only costs a restart its parallel start
+            store.save(listing)
 
     def summary(self, data: AccountData) -> dict[str, Any]:
         return {"devices": data.count, "pages": data.pages, "series": len(data.devices)}
@@ -171,7 +168,7 @@ def families(snaps: Sequence[Snapshot]) -> Iterator[Metric]:
             unknown.add_metric([account, make, model], n)
         bounds = [*(_bound(b) for b in data.buckets), "+Inf"]
         for (make, model), (cumulative, total) in sorted(data.ages.items()):
-            ages.add_metric([account, make, model], list(zip(bounds, cumulative)), total)
+            ages.add_metric([account, make, model], list(zip(bounds, cumulative, strict=False)), total)
         for when, device_id, make, model in data.stalest:
             stalest.add_metric([account, device_id, make, model], when)
     yield from (devices, protocols, software, ages, unknown, stalest)
