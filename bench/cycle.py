@@ -3,7 +3,8 @@
 The second cycle is the steady state: it pages in parallel along the first cycle's boundaries
 when THINGSPACE_MAX_CONCURRENCY > 1. Prints one JSON line with both wall times and the counts,
 and per cycle the process's CPU seconds (every thread), its peak RSS so far and the API requests
-made. Peak RSS is VmHWM at the end of each cycle. `python bench/cycle.py 1` runs one cycle only (its "second" fields are then null).
+made. Peak RSS is VmHWM at the end of each cycle. `python bench/cycle.py 1` runs one cycle only
+(its "second" fields are then null).
 """
 
 from __future__ import annotations

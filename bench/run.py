@@ -440,7 +440,8 @@ def measure_serving(sz: Sizes) -> list[Row]:
                 )
             )
             log(
-                f"  serve {c:2} scrapers: p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max {max(lat) * 1000:.2f} ms"
+                f"  serve {c:2} scrapers: p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+                f"max {max(lat) * 1000:.2f} ms"
             )
         rows.append(Row("serve_stall", "slowest scrape at any of those / 1 s", worst, 1.0, worst, 1.0))
         cost = serve_load.held_cost(port, p.pid, sz.held_connections)
@@ -533,10 +534,10 @@ def table(rows: list[Row], status=status, extra: tuple = ()) -> str:
     ]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
     out = [
-        "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths)) + " |",
+        "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)) + " |",
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
-    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + " |" for line in lines]
     return "\n".join(out)
 
 

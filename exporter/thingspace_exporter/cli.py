@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .config import SECRET_FIELDS, ConfigError, Settings, env_name, flag_name, load, read_secret_file
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 0
-        from . import app  # the whole exporter: not needed for --help or --check-config
+        from . import app  # the composition root, once the settings are valid
 
         if args.reset_login_failures:
             return app.reset_login_failures(settings)
@@ -115,6 +115,6 @@ def credentials(settings: Settings) -> tuple[str, str, str, str]:
     )
 
 
-def _usage_error(message: str) -> None:
+def _usage_error(message: str) -> NoReturn:
     print(f"{PROG}: invalid arguments: {message} (see --help)", file=sys.stderr)
     raise SystemExit(2)

@@ -29,7 +29,10 @@ def start_simulator() -> Any:
         latency=0.01,
         churn_seconds=DEMO_CHURN,
         faults=Faults(rates={"rate_limit": 0.02}, seed=1),
-        **DEMO_CREDENTIALS,
+        client_id=DEMO_CREDENTIALS["client_id"],
+        client_secret=DEMO_CREDENTIALS["client_secret"],
+        username=DEMO_CREDENTIALS["username"],
+        password=DEMO_CREDENTIALS["password"],
     )
     sim.start("127.0.0.1", 0)
     return sim

@@ -20,6 +20,8 @@ from thingspace_exporter.config import DEFAULT_BUCKETS, load
 from thingspace_exporter.metrics import ExporterMetrics
 from thingspace_exporter.simulator import Faults, Simulator
 
+from .containers import image, run_container  # noqa: F401 (fixtures of the image and compose tests)
+
 CREDS = {
     "client_id": "it-client",
     "client_secret": "it-secret-5fa1c0de",

@@ -14,7 +14,7 @@ ACCOUNTS = {A: 2600, B: 700}
 
 def series(text: str, name: str, *labels: str) -> dict[tuple, float]:
     """{label values: value} of one metric, for the named labels."""
-    return {tuple(dict(k)[l] for l in labels): v for k, v in counter(text, name).items()}
+    return {tuple(dict(k)[label] for label in labels): v for k, v in counter(text, name).items()}
 
 
 def listed_devices(sim, account: str) -> list[dict]:

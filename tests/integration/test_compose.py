@@ -13,7 +13,7 @@ from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.cli import parser as simulator_parser
 
 from .conftest import assert_matches, free_port, value
-from .containers import COMPOSE, ROOT, image, logs, unavailable, wait_for  # noqa: F401
+from .containers import COMPOSE, ROOT, logs, unavailable, wait_for
 from .test_image import all_up
 
 COMPOSE_DIR = ROOT / "deploy" / "compose"

@@ -15,7 +15,7 @@ from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.cli import parser as simulator_parser
 
 from .conftest import assert_matches, free_port, samples, value
-from .containers import ROOT, docker, image, inspect, logs, run_container, wait_for  # noqa: F401
+from .containers import ROOT, docker, inspect, logs, wait_for
 
 pytestmark = pytest.mark.docker
 ACCOUNTS = {"0000123456-00001": 2600, "0000123456-00002": 700}

@@ -13,8 +13,8 @@ A, B = "0000123456-00001", "0000123456-00002"
 
 def test_failing_account_keeps_snapshot_until_stale_then_recovers(sim_factory, exporter_factory):
     sim = sim_factory({A: 1500, B: 300})
-    # the device list only: the other collectors' time would count towards the second of staleness
-    exp = exporter_factory(sim, stale_after_seconds=1.0, max_concurrency=1, collectors="devices")
+    # the device list only: two failed cycles in a row, the second one 1 s after the last success
+    exp = exporter_factory(sim, stale_after_cycles=2, stale_after_seconds=1.0, max_concurrency=1, collectors="devices")
     assert exp.collection.run_cycle()
     first = exposition(exp)
     last_success = value(first, "thingspace_last_success_timestamp_seconds", account=A)

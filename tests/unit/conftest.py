@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from api_fixtures import client, rsps  # noqa: F401 (fixtures for every unit test module)
 from thingspace_exporter import logs
 from thingspace_exporter.config import Settings
 from thingspace_exporter.metrics import ExporterMetrics

@@ -175,7 +175,7 @@ def test_gauge_histogram_is_cumulative_and_last_bucket_is_gcount_per_model():
     )
     a_cum, _ = r.ages[("A", "1")]
     assert a_cum == (1, 1, 1, 2, 2, 3)
-    assert all(x <= y for x, y in zip(a_cum, a_cum[1:]))
+    assert all(x <= y for x, y in zip(a_cum, a_cum[1:], strict=False))
     assert r.ages[("B", "2")][0][-1] == 1
     assert r.unknown == {("A", "1"): 1}
     assert len(a_cum) == len(BUCKETS) + 1

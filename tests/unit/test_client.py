@@ -30,7 +30,9 @@ def make_client(metrics, stop, log):
     def make(protocol="LWM2M"):
         t = Transport(BASE, metrics, stop)
         made.append(t)
-        return DeviceList(Client(t, Auth(t, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log), metrics), protocol)
+        return DeviceList(
+            Client(t, Auth(t, CLIENT_ID, CLIENT_SECRET, USERNAME, PASSWORD, metrics, log), metrics), protocol
+        )
 
     yield make
     for t in made:

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from api_fixtures import FOTA, calls, campaign, client, rsps  # noqa: F401 (fixtures)
+from api_fixtures import FOTA, calls, campaign
 from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors import Tools
 from thingspace_exporter.collectors.campaigns import STATUSES, CampaignsCollector
@@ -89,7 +89,9 @@ def test_counts_by_status_and_running_campaigns_drilled_into(rsps, client, setti
 
 def test_no_running_campaign_counted_when_the_limit_is_zero(rsps, client, settings_factory, log, stop):
     serve_campaigns(rsps, {"CampaignScheduled": [campaign("c1")]})
-    data = CampaignsCollector(Tools(client, settings_factory(max_running_campaigns=0), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {})
+    data = CampaignsCollector(
+        Tools(client, settings_factory(max_running_campaigns=0), stop, log, client.metrics)
+    ).collect(ACCOUNT, 1e18, {})
     assert data.running == () and data.running_skipped == 1
 
 

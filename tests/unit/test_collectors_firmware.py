@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from api_fixtures import FOTA, calls, client, rsps  # noqa: F401 (fixtures)
+from api_fixtures import FOTA, calls
 from hypothesis import given
 from hypothesis import strategies as st
 from thingspace_exporter.collection.snapshots import Snapshot
@@ -59,7 +59,9 @@ def test_paths_and_the_devices_they_apply_to(rsps, client, settings_factory, log
             ("QUECTEL", "BG96-NA", "BG96_R1", "active", "true", "false"): 5,  # another model: no path
         }
     )
-    data = FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {"devices": listing})
+    data = FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(
+        ACCOUNT, 1e18, {"devices": listing}
+    )
     assert data.paths == (
         (N, "NRF9160", "fw-0", "fw-2"),
         (N, "NRF9160", "fw-1", "fw-2"),

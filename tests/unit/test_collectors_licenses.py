@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from api_fixtures import FOTA, client, rsps  # noqa: F401 (fixtures)
+from api_fixtures import FOTA
 from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors import Tools
 from thingspace_exporter.collectors.licenses import LicensesCollector

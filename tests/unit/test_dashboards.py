@@ -154,7 +154,7 @@ def test_check_passes_on_the_committed_files_and_fails_on_a_changed_one(tmp_path
 
 
 def test_files_are_sorted_indented_json_with_a_trailing_newline():
-    for uid, name in FILES.items():
+    for _uid, name in FILES.items():
         text = (DASHBOARD_DIR / name).read_text(encoding="utf-8")
         assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 

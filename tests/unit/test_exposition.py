@@ -169,7 +169,11 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     from thingspace_exporter.collectors import devices
 
     calls = []
-    counted = lambda snapshots: calls.extend(s.account for s in snapshots) or devices.DevicesCollector.families(snapshots)  # noqa: E731
+
+    def counted(snapshots):
+        calls.extend(s.account for s in snapshots)
+        return devices.DevicesCollector.families(snapshots)
+
     renderer = rendering.Renderer({"devices": counted})
     first, second = sorted(snaps)
     renderer({first: snaps[first]})

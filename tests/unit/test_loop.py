@@ -66,7 +66,12 @@ class StubClient:
 def exporter(settings_factory, metrics, stop, client=None, clock=None, wall=None, **kw) -> Exporter:
     settings = settings_factory(**{"collectors": "devices", **kw})
     e = Exporter(
-        settings, metrics, stop, client=client or StubClient(), monotonic=clock or time.monotonic, wall=wall or time.time
+        settings,
+        metrics,
+        stop,
+        client=client or StubClient(),
+        monotonic=clock or time.monotonic,
+        wall=wall or time.time,
     )
     if client is not None:
         client.exporter = e
@@ -103,8 +108,15 @@ def test_collectors_that_together_use_most_of_the_deadline_keep_it_healthy(setti
     client = StubClient(clock)
     client.cost = {"devices": 25 / 3, "subscriptions": 4.0}
     e = exporter(
-        settings_factory, metrics, stop, client, clock, collectors="devices,licenses",
-        cycle_timeout_seconds=30, request_timeout_seconds=1, max_retries=0,
+        settings_factory,
+        metrics,
+        stop,
+        client,
+        clock,
+        collectors="devices,licenses",
+        cycle_timeout_seconds=30,
+        request_timeout_seconds=1,
+        max_retries=0,
     )
     assert e.collection.run_cycle()
     assert client.seen_health and all(h == (True, "ok") for h in client.seen_health)
@@ -117,8 +129,15 @@ def test_a_collector_wedged_past_the_account_deadline_makes_it_unhealthy(setting
     client.cost = {"devices": 25 / 3}
     client.gate["subscriptions"] = threading.Event()
     e = exporter(
-        settings_factory, metrics, stop, client, clock, collectors="devices,licenses",
-        cycle_timeout_seconds=30, request_timeout_seconds=1, max_retries=0,
+        settings_factory,
+        metrics,
+        stop,
+        client,
+        clock,
+        collectors="devices,licenses",
+        cycle_timeout_seconds=30,
+        request_timeout_seconds=1,
+        max_retries=0,
     )
     cycle = threading.Thread(target=e.collection.run_cycle)
     cycle.start()
@@ -140,20 +159,29 @@ def test_a_collector_whose_turn_comes_after_the_deadline_fails_with_deadline(set
     clock = Clock()
     client = StubClient(clock)
     client.cost = {"devices": 31 / 3}
-    e = exporter(settings_factory, metrics, stop, client, clock, collectors="devices,licenses", cycle_timeout_seconds=30)
+    e = exporter(
+        settings_factory, metrics, stop, client, clock, collectors="devices,licenses", cycle_timeout_seconds=30
+    )
     assert not e.collection.run_cycle()
     assert value(metrics, "thingspace_collector_up", account=ACCOUNT, collector="devices") == 1
-    assert value(
-        metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="licenses", reason="deadline"
-    ) == 1
+    assert (
+        value(metrics, "thingspace_collector_errors_total", account=ACCOUNT, collector="licenses", reason="deadline")
+        == 1
+    )
     assert e.view.healthy() == (True, "ok")
 
 
 def test_unhealthy_when_no_cycle_ran_for_too_long(settings_factory, metrics, stop):
     clock = Clock()
     e = exporter(
-        settings_factory, metrics, stop, clock=clock, interval_seconds=1, cycle_timeout_seconds=1,
-        request_timeout_seconds=1, max_retries=0,
+        settings_factory,
+        metrics,
+        stop,
+        clock=clock,
+        interval_seconds=1,
+        cycle_timeout_seconds=1,
+        request_timeout_seconds=1,
+        max_retries=0,
     )
     assert e.collection.run_cycle()
     clock.t += 1 + (1 + 60) - 1

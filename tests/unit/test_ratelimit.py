@@ -97,7 +97,7 @@ def test_after_a_429_requests_are_spaced_evenly_even_after_idling():
     r.throttled(None, r.acquire(ft))
     ft.t += 100
     granted = [r.acquire(ft) for _ in range(8)]
-    assert all(b - a == pytest.approx(1 / r.rate, abs=1e-3) for a, b in zip(granted, granted[1:]))
+    assert all(b - a == pytest.approx(1 / r.rate, abs=1e-3) for a, b in zip(granted, granted[1:], strict=False))
 
 
 def test_a_429_backs_off_from_the_rate_it_came_at():
@@ -264,7 +264,7 @@ def test_shared_between_threads_never_exceeds_the_rate():
     granted.sort()
     assert len(granted) == 20
     # a burst of 5, then none closer than 1/5 s: 20 need at least 3 s of (fake) time
-    assert granted[4] == 0 and all(b - a >= 0.2 - 1e-6 for a, b in zip(granted[4:], granted[5:]))
+    assert granted[4] == 0 and all(b - a >= 0.2 - 1e-6 for a, b in zip(granted[4:], granted[5:], strict=False))
     assert ft.t >= 3.0 - 1e-9
 
 

@@ -86,7 +86,14 @@ def test_a_stale_snapshot_is_dropped_for_that_collector_only(settings_factory, m
     devices, licenses = Fake("devices", 1), Fake("licenses", 2)
     now = [1000.0]
     r = runner(
-        settings_factory, metrics, log, devices, licenses, wall=lambda: now[0], stale_after_cycles=2, stale_after_seconds=1
+        settings_factory,
+        metrics,
+        log,
+        devices,
+        licenses,
+        wall=lambda: now[0],
+        stale_after_cycles=2,
+        stale_after_seconds=1,
     )
     r.run_account(ACCOUNT)
     licenses.fail = ApiError("timeout", "slow", "subscriptions")

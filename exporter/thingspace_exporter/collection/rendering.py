@@ -47,7 +47,7 @@ def _blocks(blob: bytes, packed: bool = True) -> Blocks:
     pos = 0
     while (pos := blob.find(b"\n# HELP ", pos) + 1) > 0:
         starts.append(pos)
-    for start, end in zip(starts, [*starts[1:], len(blob)]):
+    for start, end in zip(starts, [*starts[1:], len(blob)], strict=False):
         block = blob[start:end]
         head = 0
         while block.startswith(b"# ", head):  # HELP, TYPE, UNIT; a sample line never starts so
@@ -61,9 +61,9 @@ def _render(families: Iterable[Metric], text_only: bool = False) -> tuple[Blocks
     text: Blocks = {}
     openmetrics: Blocks = {}
     for family in families:
-        text.update(_blocks(generate_latest(_One(family)), packed=not text_only))  # type: ignore[arg-type]
+        text.update(_blocks(generate_latest(_One(family)), packed=not text_only))  # type: ignore[arg-type,unused-ignore]
         if not text_only:
-            openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type]
+            openmetrics.update(_blocks(om.generate_latest(_One(family)).removesuffix(EOF_LINE)))  # type: ignore[arg-type,unused-ignore]
     return text, openmetrics
 
 

@@ -143,8 +143,9 @@ class Aggregator:
         elif second.count(None) == len(second):
             raw = first
         else:
-            raw = [a if a is not None else b for a, b in zip(first, second)]
-        iso = list(map(str.replace, map(_UNKNOWN.get, raw, raw), repeat(_GO_UTC), repeat("Z")))
+            raw = [a if a is not None else b for a, b in zip(first, second, strict=False)]
+        # _UNKNOWN.get(t, t) is never None: it maps the unknown spellings and returns the rest as they are
+        iso = list(map(str.replace, map(_UNKNOWN.get, raw, raw), repeat(_GO_UTC), repeat("Z")))  # type: ignore[arg-type]
         try:
             stamps = msgspec.convert(iso, _STAMPS)
         except msgspec.ValidationError:  # another zone, a monotonic suffix, garbage...
@@ -155,11 +156,11 @@ class Aggregator:
         if self.stalest:
             self._offer(
                 (when, d.deviceId, d.make, d.model)
-                for when, d in compress(zip(stamps, devices), map(self._limit.__ge__, stamps))
+                for when, d in compress(zip(stamps, devices, strict=False), map(self._limit.__ge__, stamps))
             )
         starts = [_EARLIEST, *(now - timedelta(seconds=b) for b in reversed(self.buckets))]
         get, width = self.recency.get, len(starts) + 1
-        counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps)
+        counted = zip(map(_model, devices), map(bisect_right, repeat(starts), stamps), stamps, strict=False)
         if now - _EARLIEST > self.oldest_age:  # (a clock set back keeps the older bound)
             self.oldest_age = now - _EARLIEST
         limit = _sum_limit(self.oldest_age)

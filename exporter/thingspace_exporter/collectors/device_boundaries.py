@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..statefile import lost, not_saved, read, write
 
@@ -39,7 +40,8 @@ class Boundaries:
         if doc.get("account") != self.account or doc.get("protocol") != self.protocol:
             lost(self.path, KIND, self.account, "another account's")
             return None
-        bounds, pages, seconds, complete = (doc.get(k) for k in ("bounds", "pages", "page_seconds", "complete"))
+        fields: tuple[Any, ...] = tuple(doc.get(k) for k in ("bounds", "pages", "page_seconds", "complete"))
+        bounds, pages, seconds, complete = fields
         if not (
             isinstance(bounds, list)
             and all(type(b) is str and b for b in bounds)

@@ -9,7 +9,7 @@ like, is decoded again leniently and normalised device by device. The page's sha
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 
@@ -20,8 +20,8 @@ from ..thingspace.errors import ApiError
 ENDPOINT = "devices"
 PATH = "/api/fota/v3/devices/"
 
-Text = Union[str, None]
-Flag = Union[bool, None]
+Text = str | None
+Flag = bool | None
 
 
 class Software(msgspec.Struct, frozen=True, gc=False):
@@ -55,13 +55,13 @@ def _lenient(strict: type[msgspec.Struct], **nested: Any) -> Any:
     return msgspec.defstruct("Lenient" + strict.__name__, fields, gc=False)
 
 
-LenientSoftware = _lenient(Software)
-LenientDevice = _lenient(Device, softwareList=Union[list[LenientSoftware], None])
-LenientPage = _lenient(Page, deviceList=Union[list[LenientDevice], None])
+LenientSoftware: Any = _lenient(Software)
+LenientDevice: Any = _lenient(Device, softwareList=list[LenientSoftware] | None)
+LenientPage: Any = _lenient(Page, deviceList=list[LenientDevice] | None)
 
 
 _strict = msgspec.json.Decoder(Page)
-_lenient = msgspec.json.Decoder(LenientPage)
+_lenient_page = msgspec.json.Decoder(LenientPage)
 
 
 def decode_page(body: bytes) -> Any:  # Page, or LenientPage for odd types
@@ -72,7 +72,7 @@ def decode_page(body: bytes) -> Any:  # Page, or LenientPage for odd types
     except (msgspec.DecodeError, RecursionError) as exc:
         raise ApiError("bad_json", f"page is not valid JSON: {exc}", ENDPOINT) from None
     try:
-        return _lenient.decode(body)
+        return _lenient_page.decode(body)
     except msgspec.ValidationError as exc:
         raise ApiError("bad_page", f"unexpected page shape: {exc}", ENDPOINT) from None
     except (msgspec.DecodeError, RecursionError) as exc:

@@ -281,7 +281,7 @@ class Auth:
         if not guard.failures or self._reload is None:
             return
         try:
-            client_id, client_secret, username, password = self._reload()  # type: ignore[misc]
+            client_id, client_secret, username, password = self._reload()
         except Exception as exc:  # a file caught mid-rotation: keep what we have, try next time
             self.log.warning("credentials_reload_failed", error=str(exc))
             return

@@ -14,10 +14,18 @@ from prometheus_client.openmetrics import exposition as om
 class Rendered(Protocol):
     """The published snapshots, rendered (collection.rendering.Rendered)."""
 
-    text: bytes
-    text_gz: bytes
-    openmetrics: bytes  # without the closing "# EOF", which follows the live metrics
-    openmetrics_gz: bytes
+    @property
+    def text(self) -> bytes: ...
+
+    @property
+    def text_gz(self) -> bytes: ...
+
+    @property
+    def openmetrics(self) -> bytes:  # without the closing "# EOF", which follows the live metrics
+        ...
+
+    @property
+    def openmetrics_gz(self) -> bytes: ...
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:

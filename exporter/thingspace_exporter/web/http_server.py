@@ -187,10 +187,11 @@ class Server:
 
     def _add(self, sock: socket.socket, addr: Any) -> None:
         sock.setblocking(False)
-        tls = self.ssl_context is not None
-        if tls:
+        context = self.ssl_context  # read once: a reload may swap it meanwhile
+        tls = context is not None
+        if context is not None:
             try:
-                sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
             except (OSError, ValueError):
                 sock.close()
                 return

@@ -30,7 +30,7 @@ class Site:
         if web_config is not None and web_config_path is not None:
             self.access = Access(web_config_path, web_config, log, on_tls=self._use_tls)
         access = self.access
-        app = endpoints.make_app(view, access and access.authorize, access and access.headers)
+        app = endpoints.make_app(view, access.authorize if access else None, access.headers if access else None)
         tls = web_config.ssl_context if web_config is not None else None
         self.server = endpoints.bind(
             host, port, app, limits, tls, on_error=lambda text: log.error("http_app_error", error=text)

@@ -10,7 +10,8 @@ from .. import __version__
 from .view import CollectorState, Status
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:1em 0}
+th,td{border:1px solid #ccc;padding:.35em .7em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:600}.failed{color:#c62828;font-weight:600}
 .pending{color:#8a6d00}.muted{color:#666}code{font-size:.95em;white-space:nowrap}.nowrap{white-space:nowrap}"""
 
