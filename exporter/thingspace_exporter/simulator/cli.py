@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     for kind, endpoint, after, count in args.schedule:
+        assert faults is not None  # made above whenever there is a schedule
         faults.schedule(kind, count=count, endpoint=endpoint, after=after)
     sim = Simulator(
         args.accounts,

@@ -11,6 +11,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import msgspec
@@ -108,7 +111,7 @@ class Simulator:
         self._lock = threading.Lock()
         self._gen_times = [created]  # start time of each generation
         self._stop = threading.Event()
-        self._server = None
+        self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self.base_url: str | None = None
         self.incidents = incidents.Incidents()
@@ -119,10 +122,10 @@ class Simulator:
     # --- lifecycle -------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._stop.clear()
-        self._server = make_server(host, port, self.handle, self._log)
-        bound_host, bound_port = self._server.server_address[:2]
-        self.base_url = f"http://{_url_host(bound_host)}:{bound_port}"
-        self._spawn(lambda: self._server.serve_forever(poll_interval=0.1), "thingspace-sim")
+        server = self._server = make_server(host, port, self.handle, self._log)
+        bound_host, bound_port = server.server_address[:2]
+        self.base_url = f"http://{_url_host(str(bound_host))}:{bound_port}"
+        self._spawn(lambda: server.serve_forever(poll_interval=0.1), "thingspace-sim")
         if self.churn_seconds > 0:
             self._spawn(self._churn, "thingspace-sim-churn")
         return self.base_url
@@ -193,7 +196,7 @@ class Simulator:
             return throttled(1)
         if self.latency:
             self._sleep(self.latency)
-        normal = {
+        normal: Callable[..., Any] = {
             "token": self._token,
             "login": self._login,
             "logout": self._logout,
@@ -206,13 +209,13 @@ class Simulator:
 
         faults = self.faults
         kind = faults.pick(endpoint) if faults is not None else None
-        if kind is None:
+        if faults is None or kind is None:
             return normal(call, segment)
         cursor_key, list_key = PAGED.get(endpoint, PAGED["devices"])
         ctx = FaultContext(
             normal=lambda: normal(call, segment),
             page=lambda: normal(call, segment, raw=True),
-            cursor=call.param(cursor_key, "0"),
+            cursor=call.param(cursor_key, "0") or "0",
             cursor_key=cursor_key,
             list_key=list_key,
             expire_token=self.expire_token,
@@ -399,7 +402,7 @@ class Simulator:
         elif share is None:
             book.failed_share.pop(campaign_id, None)
         else:
-            book.failed_share[campaign_id] = _share(share)
+            book.failed_share[campaign_id] = _share(share) or 0.0
 
     def running_campaigns(self, account: str) -> list[str]:
         """Ids of the account's CampaignScheduled campaigns, ascending."""
