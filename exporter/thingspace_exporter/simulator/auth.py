@@ -187,9 +187,10 @@ class Gatekeeper:
         problem = self.check_session(token)
         if problem:
             return problem
+        key = (token or "").strip()  # check_session refused a missing one
         with self._lock:
-            self._sessions.pop(token.strip(), None)
-        return 200, {"sessionToken": token.strip()}
+            self._sessions.pop(key, None)
+        return 200, {"sessionToken": key}
 
     def session_error(self, kind: str) -> Reply:
         code, message = SESSION_ERRORS[kind]

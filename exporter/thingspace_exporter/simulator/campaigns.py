@@ -220,8 +220,8 @@ class Book:
         self.campaigns: tuple[CampaignPlan, ...] = tuple(campaigns)
         self.by_id = {c.id: c for c in campaigns}
         self.chains: dict[str, list[CampaignPlan]] = {}
-        for c in campaigns:
-            self.chains.setdefault(c.status, []).append(c)
+        for plan in campaigns:
+            self.chains.setdefault(plan.status, []).append(plan)
 
     # --- devices ------------------------------------------------------------------
     def members(self, c: CampaignPlan) -> list[int]:

@@ -50,6 +50,7 @@ def make_server(host: str, port: int, handle: Handle, log: Callable[[str], None]
                 self.rfile.read(length),
             )
             reply = handle(call)
+            status: int | str
             if reply is None:
                 self.close_connection = True
                 status = "-"

@@ -25,7 +25,8 @@ class Call:
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The first value of a query parameter (blank if given blank), else the default."""
-        return (self.query.get(name) or [default])[0]
+        values = self.query.get(name)
+        return values[0] if values else default
 
 
 @dataclass
