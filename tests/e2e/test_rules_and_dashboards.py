@@ -204,7 +204,7 @@ def test_a_failing_account_sets_off_its_alert(stack):
     def pending():
         return [a for a in prom.alerts() if a["labels"]["alertname"] == "ThingSpaceAccountFailing"]
 
-    alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, deadline=60)
+    alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, deadline=120)
     assert [(a["labels"]["account"], a["state"], a["labels"]["severity"]) for a in alerts] == [
         (broken, "pending", "warning")
     ]
