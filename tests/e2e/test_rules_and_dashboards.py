@@ -59,7 +59,7 @@ def wait_for(what: str, check, deadline: float = DATA_DEADLINE):
     while True:
         try:
             found = check()
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or up but not ready (a 503 in plain text)
             found = None
         if found:
             return found
