@@ -215,8 +215,8 @@ def run_server(settings: Settings, reload: Reload | None = None, demo: str | Non
     while not stop.wait(0.5):
         pass
     log.info("stopping")
-    exporter.close()
     site.close()
+    exporter.close()
     log.info("stopped")
     return 0
 

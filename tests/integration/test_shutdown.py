@@ -80,7 +80,9 @@ def test_sigterm_with_connections_held_open_stops_within_2s(sim_factory):
     try:
         for i in range(300):  # half-sent requests, and kept-alive connections between requests
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if i % 2 else b"GET /-/healthy HTTP/1.1\r\n\r\n")
+            s.sendall(
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\n" if i % 2 else b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+            )
             held.append(s)
         assert requests.get(base + "/metrics", timeout=5).status_code == 200
         stop_within_2s(proc, signal.SIGTERM)

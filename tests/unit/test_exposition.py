@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import zlib
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
@@ -11,7 +12,8 @@ from thingspace_exporter.collection.snapshots import Snapshot
 from thingspace_exporter.collectors.device_aggregation import Aggregator
 from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.collectors.lastconnection import parse_time
-from thingspace_exporter.web.exposition import body, negotiate
+from thingspace_exporter.web.exposition import OPENMETRICS as OM_TYPE
+from thingspace_exporter.web.exposition import body, gzip_member, negotiate
 from ts_builders import device, page
 
 NOW = parse_time("2021-09-29T07:43:08Z")
@@ -148,18 +150,36 @@ def test_rendered_text_is_cached_and_live_part_is_fresh(snaps, metrics):
     assert first != second and second.startswith(rendered.text)
 
 
+T004, T100, OM = "text/plain; version=0.0.4; charset=utf-8", "text/plain; version=1.0.0; charset=utf-8", OM_TYPE
+
+
 @pytest.mark.parametrize(
     "accept,encoding,expected",
     [
-        ("", "", (False, False)),
-        ("text/plain", "gzip", (False, True)),
-        ("application/openmetrics-text;version=1.0.0,text/plain;q=0.5", "br, gzip", (True, True)),
-        ("application/openmetrics-text; version=0.0.1", "identity", (True, False)),
-        ("text/html", "gzipper", (False, False)),
+        ("", "", (False, T004, False)),
+        ("text/plain", "gzip", (False, T004, True)),
+        ("text/plain;version=0.0.4", "", (False, T004, False)),
+        ("text/plain;version=1.0.0", "", (False, T100 + "; escaping=underscores", False)),
+        ("text/plain; version=1.0.0; escaping=allow-utf-8", "", (False, T100 + "; escaping=allow-utf-8", False)),
+        ("application/openmetrics-text;version=1.0.0,text/plain;q=0.5", "br, gzip", (True, OM, True)),
+        ("application/openmetrics-text; version=0.0.1", "identity", (True, OM, False)),
+        ("text/html", "gzipper", (False, T004, False)),
+        ("*/*", "GZIP", (False, T004, True)),
     ],
 )
-def test_negotiate(accept, encoding, expected):
+def test_negotiate_answers_0_0_4_text_unless_more_is_asked_for(accept, encoding, expected):
     assert negotiate(accept, encoding) == expected
+
+
+@pytest.mark.parametrize("accept", ["", "application/openmetrics-text"])
+def test_gzip_body_is_one_member_with_the_whole_exposition(snaps, metrics, accept):
+    rendered = render(snaps)
+    plain, _ = body(rendered, metrics.registry, accept)
+    packed, headers = body(rendered, metrics.registry, accept, "gzip")
+    assert ("Content-Encoding", "gzip") in headers
+    one = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    assert one.decompress(packed) == plain and one.eof and one.unused_data == b""  # a single member
+    assert gzip.decompress(packed) == plain
 
 
 def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, monkeypatch):
@@ -192,8 +212,8 @@ def test_renderer_reuses_unchanged_accounts_and_matches_a_full_render(snaps, mon
     assert by_family(rendered.text.decode()) == by_family(generate_latest(registry).decode())
     full_om = om.generate_latest(registry).decode()
     assert list(om_parse(rendered.openmetrics.decode() + "# EOF\n")) == list(om_parse(full_om))
-    assert gzip.decompress(rendered.text_gz) == rendered.text
-    assert gzip.decompress(rendered.openmetrics_gz) == rendered.openmetrics
+    assert gzip.decompress(gzip_member(rendered.text, rendered.text_gz, b"")) == rendered.text
+    assert gzip.decompress(gzip_member(rendered.openmetrics, rendered.openmetrics_gz, b"")) == rendered.openmetrics
     helps = [line for line in rendered.text.decode().splitlines() if line.startswith("# HELP")]
     assert len(helps) == len(set(helps))  # one header per family, whatever the number of accounts
 

@@ -107,7 +107,24 @@ def test_check_allows_get_and_head_without_a_body_only(head, status):
 
 
 def test_check_passes_get_and_head_with_an_empty_body():
-    for head in (b"GET / HTTP/1.1", b"HEAD / HTTP/1.1\r\nContent-Length: 0"):
+    for head in (b"GET / HTTP/1.1\r\nHost: x", b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 0", b"GET / HTTP/1.0"):
         req = parse_head(head, 100, 10)
         check(req)
         assert body_length(req) == 0
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET / HTTP/1.1",  # RFC 9112 3.2: Host is required once
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b",
+        b"GET / HTTP/1.1\r\nHost: a\r\nhost: a",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\0b",  # NUL and bare CR in a value
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb",
+        b"GET / HTTP/1.0\r\nX: \0",
+    ],
+)
+def test_missing_or_repeated_host_and_nul_or_bare_cr_are_refused(head):
+    with pytest.raises(BadRequest) as exc:
+        check(parse_head(head, 100, 10))
+    assert exc.value.status.startswith("400")

@@ -9,6 +9,7 @@ import resource
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -65,11 +66,10 @@ def exporter(metrics):
 class Running:
     """A bound and serving server; `errors` collects what it reports of app failures."""
 
-    def __init__(self, exporter, limits=None, ssl_context=None, authorize=None):
+    def __init__(self, exporter, limits=None, ssl_context=None, authorize=None, defer=None):
         self.errors = []
-        self.httpd = server.bind(
-            "127.0.0.1", 0, server.make_app(exporter, authorize), limits, ssl_context, on_error=self.errors.append
-        )
+        app = server.make_app(exporter, authorize)
+        self.httpd = server.bind("127.0.0.1", 0, app, limits, ssl_context, on_error=self.errors.append, defer=defer)
         self.thread = server.serve(self.httpd)
         self.addr = ("127.0.0.1", self.httpd.server_port)
 
@@ -195,14 +195,15 @@ def test_http10_is_answered_and_closed(url):
 def test_pipelined_requests_are_answered_in_order(url):
     data = exchange(
         url,
-        b"GET /-/ready HTTP/1.1\r\n\r\nGET /-/healthy HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /-/ready HTTP/1.1\r\nHost: x\r\n\r\nGET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     assert statuses(data) == [503, 200, 404]
 
 
 @pytest.mark.parametrize("path", ["/", "/-/healthy", "/-/ready", "/nope"])
 def test_head_sends_no_body(url, path):
-    data = exchange(url, f"HEAD {path} HTTP/1.1\r\nConnection: close\r\n\r\n".encode())
+    data = exchange(url, f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     head, _, rest = data.partition(b"\r\n\r\n")
     assert rest == b"" and int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 0
 
@@ -294,7 +295,7 @@ def test_idle_kept_alive_connection_is_closed_after_idle_timeout(exporter):
     r = Running(exporter, server.Limits(header_timeout=30, idle_timeout=0.3))
     try:
         with socket.create_connection(r.addr, timeout=10) as s:
-            s.sendall(b"GET /-/healthy HTTP/1.1\r\n\r\n")
+            s.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
             data = b""
             while not data.endswith(b"ok\n"):
                 data += s.recv(4096)
@@ -380,6 +381,10 @@ MALFORMED = {
     "space before colon": b"GET /metrics HTTP/1.1\r\nAccept : text/plain\r\n\r\n",
     "bad target": b"GET metrics HTTP/1.1\r\n\r\n",
     "NUL in method": b"G\x00T /metrics HTTP/1.1\r\n\r\n",
+    "HTTP/1.1 without Host": b"GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n\r\n",
+    "two Hosts": b"GET /metrics HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "NUL in a value": b"GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: a\x00b\r\n\r\n",
+    "bare CR in a value": b"GET /metrics HTTP/1.1\r\nHost: a\r\nAccept: a\rb\r\n\r\n",
 }
 # Odd but harmless header values: served as usual (text format, no gzip unless it is named).
 ODD_VALUES = {
@@ -403,7 +408,9 @@ def test_malformed_request_gets_a_4xx_or_a_close_and_the_next_scrape_is_served(r
 @pytest.mark.parametrize("name", ODD_VALUES)
 def test_odd_accept_values_are_served(running, exporter, name, capfd):
     publish(exporter)
-    data = exchange(running.addr, b"GET /metrics HTTP/1.1\r\nConnection: close\r\n" + ODD_VALUES[name] + b"\r\n")
+    data = exchange(
+        running.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + ODD_VALUES[name] + b"\r\n"
+    )
     assert statuses(data) == [200]
     body = data.partition(b"\r\n\r\n")[2]
     if b"Content-Encoding: gzip" in data:
@@ -525,3 +532,117 @@ def test_a_failing_app_answers_500_and_the_server_goes_on(exporter):
         assert r.errors == ["RuntimeError: a bug"]
     finally:
         r.close()
+
+
+# Nothing starves -----------------------------------------------------------------------------------
+
+
+def wait_for(condition, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "state not reached"
+        time.sleep(0.02)
+
+
+def test_probes_are_answered_while_every_worker_is_busy(exporter):
+    release, busy = threading.Event(), []
+
+    def authorize(environ):  # /metrics holds its worker until released
+        if environ["PATH_INFO"] == "/metrics":
+            busy.append(1)
+            release.wait(30)
+        return None
+
+    r = Running(exporter, server.Limits(workers=2), authorize=authorize)
+    socks = []
+    try:
+        for _ in range(6):  # both workers taken, four more queued behind them
+            s = socket.create_connection(r.addr, timeout=10)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            socks.append(s)
+        wait_for(lambda: len(busy) == 2)
+        assert get(r.addr, "/-/healthy")[0] == 200 and get(r.addr, "/-/ready")[0] in (200, 503)
+        assert len(busy) == 2
+    finally:
+        release.set()
+        for s in socks:
+            s.close()
+        r.close()
+
+
+def test_a_deferred_request_waits_for_resume_and_sees_its_client_hang_up(exporter):
+    held = []
+    r = Running(
+        exporter,
+        defer=lambda environ, resume: environ["PATH_INFO"] == "/metrics" and not held.append((environ, resume)),
+    )
+    try:
+        s = socket.create_connection(r.addr, timeout=10)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: held)
+        environ, resume = held[0]
+        assert environ["thingspace.connected"]()
+        assert get(r.addr, "/-/healthy")[0] == 200  # not behind the deferred one
+        resume()
+        s.settimeout(10)
+        assert statuses(s.recv(65536)) == [200]
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: len(held) == 2)
+        s.close()
+        wait_for(lambda: not held[1][0]["thingspace.connected"]())
+        held[1][1]()  # resumed after the client left: nothing to answer, nothing breaks
+        assert get(r.addr, "/-/healthy")[0] == 200
+    finally:
+        r.close()
+    assert r.errors == []
+
+
+def non_reader(addr) -> socket.socket:
+    """Pipelines requests and never reads: the server ends up stuck writing to it."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(addr)
+    s.settimeout(0.2)
+    try:
+        for _ in range(20_000):
+            s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 50)
+    except (TimeoutError, OSError):
+        pass
+    return s
+
+
+def ended(sock: socket.socket) -> bool:
+    """Reads what was sent until the server closes (True) or 10 s pass (False)."""
+    sock.settimeout(10)
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_at_the_cap_a_new_client_is_served_even_when_all_are_stuck_writing(exporter):
+    publish(exporter)
+    r = Running(exporter, server.Limits(max_connections=5, write_timeout=60))
+    socks = []
+    try:
+        socks = [non_reader(r.addr) for _ in range(5)]
+        assert r.httpd.connections() <= 5
+        assert get(r.addr, "/-/healthy")[0] == 200
+        assert get(r.addr, "/metrics")[0] == 200
+        assert ended(socks[0])  # the one with least progress for longest went first
+    finally:
+        for s in socks:
+            s.close()
+        r.close()
+
+
+def test_shutdown_joins_the_workers(exporter):
+    r = Running(exporter)
+    assert get(r.addr, "/metrics")[0] == 200
+    workers = list(r.httpd._workers)
+    r.close()
+    assert workers and not any(t.is_alive() for t in workers)

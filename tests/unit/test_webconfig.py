@@ -65,9 +65,9 @@ def test_client_certificates_verified_if_given(pki):
     [
         ([1], "the file: expected a mapping"),
         ({"tls_config": {}}, "unknown key 'tls_config'"),
-        ({"tls_server_config": {"cert_file": "server.crt"}}, "cert_file and key_file are both required"),
+        ({"tls_server_config": {"cert_file": "server.crt"}}, "a certificate (cert_file or cert) and a key"),
         ({"tls_server_config": {"cert_file": "nope.crt", "key_file": "server.key"}}, "tls_server_config.cert_file:"),
-        ({"tls_server_config": {"cert_file": "server.crt", "key_file": "client.key"}}, "not a matching PEM"),
+        ({"tls_server_config": {"cert_file": "server.crt", "key_file": "client.key"}}, "not a matching PEM pair"),
         (
             {
                 "tls_server_config": {
@@ -138,6 +138,60 @@ def test_problems_are_named_in_one_line(pki, doc, where):
     message = str(e.value)
     assert where in message and "\n" not in message
     assert "plain-text-password" not in message and HASH not in message
+
+
+def test_inline_cert_key_and_client_ca_as_exporter_toolkit(pki):
+    pem = {name: (pki / name).read_text() for name in ("server.crt", "server.key", "ca.crt")}
+    tls = {"cert": pem["server.crt"], "key": pem["server.key"], "client_ca": pem["ca.crt"]}
+    config = parse({"tls_server_config": tls}, pki)
+    assert config.ssl_context.verify_mode == ssl.CERT_REQUIRED
+    assert len(config.ssl_context.get_ca_certs()) == 1
+    mixed = {"cert": pem["server.crt"], "key_file": "server.key"}
+    assert parse({"tls_server_config": mixed}, pki).ssl_context is not None
+
+
+@pytest.mark.parametrize(
+    "tls, where",
+    [
+        ({"cert": "x", "cert_file": "server.crt", "key_file": "server.key"}, "give cert or cert_file, not both"),
+        ({"cert": "not PEM", "key_file": "server.key"}, "not a matching PEM pair"),
+        ({"cert_file": "server.crt", "key_file": "server.key", "client_ca": "junk"}, "client_ca: no PEM"),
+        ({"cert_file": "server.crt", "key": ["a"]}, "tls_server_config.key: expected PEM text"),
+    ],
+)
+def test_inline_problems_never_show_the_key(pki, tls, where):
+    with pytest.raises(WebConfigError) as e:
+        parse({"tls_server_config": tls}, pki)
+    assert where in str(e.value) and "PRIVATE" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "limit, expected",
+    [
+        ({"interval": "1s", "burst": 10}, (1.0, 10)),
+        ({"interval": "1m30s", "burst": 1}, (90.0, 1)),
+        ({"interval": "250ms", "burst": 3}, (0.25, 3)),
+        ({"interval": "0s", "burst": 5}, None),  # as exporter-toolkit: no interval, no limit
+        ({}, None),
+    ],
+)
+def test_rate_limit(limit, expected):
+    assert parse({"rate_limit": limit}, None).rate_limit == expected
+
+
+@pytest.mark.parametrize(
+    "limit, where",
+    [
+        ({"interval": "1 second", "burst": 1}, "rate_limit.interval: expected a duration"),
+        ({"interval": 5, "burst": 1}, "rate_limit.interval"),
+        ({"interval": "1s", "burst": -1}, "rate_limit.burst"),
+        ({"interval": "1s", "burst": 0}, "rate_limit.burst: must be at least 1"),
+        ({"interval": "1s", "period": 1}, "rate_limit: unknown key 'period'"),
+    ],
+)
+def test_rate_limit_problems(limit, where):
+    with pytest.raises(WebConfigError, match=where):
+        parse({"rate_limit": limit}, None)
 
 
 def test_yaml_errors_give_the_line(tmp_path):

@@ -185,12 +185,11 @@ class Gatekeeper:
 
     def logout(self, token: str | None) -> Reply:
         problem = self.check_session(token)
-        if problem:
-            return problem
-        key = (token or "").strip()  # check_session refused a missing one
+        if problem or token is None:  # check_session refuses a missing token
+            return problem or self.session_error("format")
         with self._lock:
-            self._sessions.pop(key, None)
-        return 200, {"sessionToken": key}
+            self._sessions.pop(token.strip(), None)
+        return 200, {"sessionToken": token.strip()}
 
     def session_error(self, kind: str) -> Reply:
         code, message = SESSION_ERRORS[kind]

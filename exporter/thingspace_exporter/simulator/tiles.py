@@ -51,7 +51,7 @@ class TiledFleet(AccountFleet):
         rest = records[idx % self.tile]
         if rest is None:
             d = self.device(idx, gen, gen_times)
-            assert d is not None  # a slot born at 0 and unchurned is always present
+            assert d is not None  # a slot of a page being served exists
             del d["deviceId"], d["mdn"]  # the first two keys: the identity goes back in front
             rest = records[idx % self.tile] = msgspec.json.encode(d)[1:]
         return rest

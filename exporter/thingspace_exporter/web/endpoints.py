@@ -14,8 +14,14 @@ from .view import View
 
 # authorize(environ) -> None to serve the request, or (status, extra headers) to refuse it, e.g.
 # ("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="thingspace-exporter"')]). It runs on a
-# worker thread, so a slow check (a bcrypt hash) never holds up other connections.
+# worker thread; a slow check (a bcrypt hash) is done before, by the server's `defer` hook.
 Authorize = Callable[[dict], "tuple[str, list[tuple[str, str]]] | None"]
+PROBES = frozenset({"/-/healthy", "/-/ready"})
+
+
+def is_probe(environ: dict) -> bool:
+    """Answered at once on the server's selector thread: cheap, and never behind other work."""
+    return environ.get("PATH_INFO") in PROBES
 
 
 def make_app(
@@ -73,9 +79,10 @@ def bind(
     limits: Limits | None = None,
     ssl_context: ssl.SSLContext | None = None,
     on_error: Callable[[str], None] | None = None,
+    defer: Callable[[dict, Callable[[], None]], bool] | None = None,
 ) -> Server:
     """Bind now (so a port in use fails at start-up); serve later with serve()."""
-    return Server(host, port, app, limits or Limits(), ssl_context, on_error)
+    return Server(host, port, app, limits or Limits(), ssl_context, on_error, inline=is_probe, defer=defer)
 
 
 def serve(server: Server) -> threading.Thread:

@@ -78,7 +78,11 @@ def parse_head(head: bytes, max_line: int, max_headers: int) -> Request:
         name, sep, value = raw.partition(b":")
         if not sep or not _TOKEN.fullmatch(name):  # also refuses obsolete line folding
             raise BadRequest("400 Bad Request", "malformed header field")
+        if b"\0" in value or b"\r" in value:  # RFC 9110 5.5: NUL and bare CR are never valid
+            raise BadRequest("400 Bad Request", "invalid character in a header field")
         key = name.decode("ascii").upper().replace("-", "_")
+        if key == "HOST" and key in headers:
+            raise BadRequest("400 Bad Request", "more than one Host header")
         text = value.strip(b" \t").decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
     path, query = _target(target)
@@ -118,3 +122,5 @@ def check(req: Request) -> None:
         raise BadRequest("405 Method Not Allowed", "method not allowed")
     if body_length(req) != 0:
         raise BadRequest("400 Bad Request", "a request body is not accepted")
+    if req.version != "HTTP/1.0" and "HOST" not in req.headers:  # RFC 9112 3.2
+        raise BadRequest("400 Bad Request", "an HTTP/1.1 request needs a Host header")

@@ -3,10 +3,16 @@ selector thread, and only complete requests reach a small pool of worker threads
 
 The selector thread accepts, reads request heads against size limits and deadlines, and writes
 responses. A connection that is waiting for (the rest of) its request or idle between requests
-costs a few hundred bytes and no thread; when `max_connections` are open, the one that has been
-waiting longest is dropped to make room, so half-sent requests can neither exhaust threads nor
-lock scrapes out. Workers run the app (scrapes render the live metrics, a future basic-auth
-check hashes a password) and hand the response back to the selector thread to send.
+costs no thread (a few hundred bytes in plain HTTP, some tens of KB of OpenSSL state with TLS);
+when `max_connections` are open, the one that has made no progress (bytes read or written) for
+longest is dropped to make room, whatever its state, so neither half-sent requests nor clients
+that never read can lock scrapes out. Workers run the app (scrapes render the live metrics) and
+hand the response back to the selector thread to send.
+
+Two hooks keep slow work from delaying anyone else: `inline(environ)` picks requests the app
+answers at once on the selector thread (health probes), and `defer(environ, resume)` may hold a
+request back (a password check on a thread of its own) until it calls resume(). A connection
+being worked on is still read: a client that hangs up is seen (environ["thingspace.connected"]()).
 
 TLS: give an ssl.SSLContext (or swap `Server.ssl_context` at run time; each new connection
 takes the current one). The handshake runs in the selector thread under the header deadline;
@@ -38,6 +44,7 @@ LISTEN_BACKLOG = 4096
 DRAIN_SECONDS = 1.0  # after a final response, read and drop what the client still sends, then close
 DRAIN_BYTES = 1 << 20
 SWEEP_SECONDS = 0.1  # how often deadlines are checked
+JOIN_SECONDS = 1.0  # at shutdown, how long the workers may take to finish their requests
 RECV_BYTES = 65536
 
 # Connection states
@@ -57,7 +64,20 @@ class Limits:
 
 
 class _Conn:
-    __slots__ = ("sock", "addr", "state", "buf", "out", "deadline", "keep_alive", "events", "drained", "tls", "idle")
+    __slots__ = (
+        "sock",
+        "addr",
+        "state",
+        "buf",
+        "out",
+        "deadline",
+        "keep_alive",
+        "events",
+        "drained",
+        "tls",
+        "idle",
+        "gone",
+    )
 
     def __init__(self, sock: socket.socket, addr: Any, tls: bool) -> None:
         self.sock = sock
@@ -71,6 +91,7 @@ class _Conn:
         self.events = 0  # selector registration
         self.drained = 0
         self.idle = False  # kept alive between requests: the idle deadline runs, not the header one
+        self.gone = False  # the client closed its side while its request was worked on
 
 
 class Server:
@@ -84,8 +105,10 @@ class Server:
         limits: Limits = Limits(),
         ssl_context: ssl.SSLContext | None = None,
         on_error: Callable[[str], None] | None = None,
+        inline: Callable[[dict], bool] | None = None,
+        defer: Callable[[dict, Callable[[], None]], bool] | None = None,
     ) -> None:
-        self.app = app
+        self.app, self.inline, self.defer = app, inline, defer
         self.limits = limits
         self.ssl_context = ssl_context
         self.on_error = on_error or (lambda text: print("http_app_error:", text, file=sys.stderr))
@@ -105,10 +128,11 @@ class Server:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._conns: dict[_Conn, None] = {}
+        self._conns: dict[_Conn, None] = {}  # least recent progress first: dropped first at the cap
         self._parked: dict[_Conn, None] = {}  # not working or writing, oldest first: dropped first
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._done: collections.deque = collections.deque()
+        self._resumed: collections.deque = collections.deque()
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self._stopped = threading.Event()
@@ -141,15 +165,19 @@ class Server:
             self._sel.unregister(self._wake_r)
             for _ in self._workers:
                 self._jobs.put(None)
+            # Joined, so that no worker runs while the interpreter finalizes.
+            deadline = time.monotonic() + JOIN_SECONDS
+            for worker in self._workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
             self._workers.clear()
             self._stopping = False
             self._stopped.set()
 
-    def shutdown(self) -> None:
-        """Stop serve_forever() and close every connection; returns once it has."""
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop serve_forever() and close every connection; returns once it has (or after `timeout`)."""
         self._stopping = True
         self._wake()
-        self._stopped.wait()
+        self._stopped.wait(timeout)
 
     def server_close(self) -> None:
         self.socket.close()
@@ -180,9 +208,8 @@ class Server:
                         self._listen(False)
                     return
                 continue  # ECONNABORTED and the like: that connection is gone
-            if len(self._conns) >= self.limits.max_connections and not self._drop_oldest():
-                sock.close()  # every connection is busy with a request: refuse
-                continue
+            if len(self._conns) >= self.limits.max_connections:
+                self._drop_oldest()
             self._add(sock, addr)
 
     def _add(self, sock: socket.socket, addr: Any) -> None:
@@ -206,10 +233,14 @@ class Server:
             self._handshake(conn)
 
     def _drop_oldest(self) -> bool:
-        for conn in self._parked:
+        for conn in self._conns:
             self._close(conn)
             return True
         return False
+
+    def _progress(self, conn: _Conn) -> None:
+        self._conns.pop(conn, None)
+        self._conns[conn] = None
 
     # Events ----------------------------------------------------------------------------------------
 
@@ -220,6 +251,25 @@ class Server:
             self._write(conn)
         elif conn.state in (READING, DRAINING):
             self._read(conn)
+        elif conn.state == WORKING:
+            self._read_ahead(conn)
+
+    def _read_ahead(self, conn: _Conn) -> None:
+        """While its request is worked on: keep what a client pipelines, and see it hang up."""
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        if not data:
+            conn.gone = True  # hung up, or only half-closed: answer what is here, then close
+            self._watch(conn, 0)
+            return
+        conn.buf += data
+        if len(conn.buf) > self.limits.max_head + self.limits.max_request_line:
+            self._watch(conn, 0)  # enough for now; read on once this response is sent
 
     def _handshake(self, conn: _Conn) -> None:
         try:
@@ -254,6 +304,7 @@ class Server:
                     self._close(conn)
                     return
                 continue
+            self._progress(conn)
             if conn.idle:  # the first byte of a next request starts its header deadline
                 conn.idle = False
                 conn.deadline = time.monotonic() + self.limits.header_timeout
@@ -281,10 +332,23 @@ class Server:
         conn.state = WORKING
         conn.deadline = math.inf
         self._parked.pop(conn, None)
-        self._watch(conn, 0)
+        self._watch(conn, selectors.EVENT_READ)
+        environ = self._environ(conn, req)
+        if self.inline is not None and self.inline(environ):
+            self._done.append((conn, *self._run(environ, req)))  # sent from the loop: no recursion
+            self._wake()
+        elif self.defer is None or not self.defer(environ, lambda: self._resume(conn, environ, req)):
+            self._enqueue(conn, environ, req)
+
+    def _enqueue(self, conn: _Conn, environ: dict, req: Request) -> None:
         if len(self._workers) < self.limits.workers:  # started as needed, up to the limit
             self._start_worker()
-        self._jobs.put((conn, self._environ(conn, req), req))
+        self._jobs.put((conn, environ, req))
+
+    def _resume(self, conn: _Conn, environ: dict, req: Request) -> None:
+        """From any thread: a deferred request goes on to the workers."""
+        self._resumed.append((conn, environ, req))
+        self._wake()
 
     def _environ(self, conn: _Conn, req: Request) -> dict[str, Any]:
         host, port = self.server_address[:2]
@@ -306,6 +370,7 @@ class Server:
             "wsgi.multithread": True,
             "wsgi.multiprocess": False,
             "wsgi.run_once": False,
+            "thingspace.connected": lambda: conn in self._conns and not conn.gone,
         }
         for key, value in req.headers.items():
             if key not in ("CONTENT_LENGTH", "CONTENT_TYPE"):
@@ -325,13 +390,17 @@ class Server:
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             conn, environ, req = job
-            try:
-                parts = self._call_app(environ, req)
-            except Exception as exc:  # a bug in the app: answer 500 and keep serving
-                self.on_error(f"{type(exc).__name__}: {exc}")
-                parts, req = _error_response(BadRequest("500 Internal Server Error", "internal error")), None
-            self._done.append((conn, parts, req is not None and req.keep_alive))
-            self._wake()
+            if conn in self._conns:  # else dropped at the cap or closed meanwhile
+                self._done.append((conn, *self._run(environ, req)))
+                self._wake()
+
+    def _run(self, environ: dict, req: Request) -> tuple[list[bytes], bool]:
+        """The response's bytes, and whether the connection may stay open after it."""
+        try:
+            return self._call_app(environ, req), req.keep_alive
+        except Exception as exc:  # a bug in the app: answer 500 and keep serving
+            self.on_error(f"{type(exc).__name__}: {exc}")
+            return _error_response(BadRequest("500 Internal Server Error", "internal error")), False
 
     def _call_app(self, environ: dict, req: Request) -> list[bytes]:
         started: list[Any] = []
@@ -366,6 +435,10 @@ class Server:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        while self._resumed:
+            conn, environ, req = self._resumed.popleft()
+            if conn in self._conns:
+                self._enqueue(conn, environ, req)
         while self._done:
             conn, parts, keep_alive = self._done.popleft()
             if conn in self._conns:
@@ -385,6 +458,7 @@ class Server:
         conn.out = [memoryview(p) for p in parts]
         conn.deadline = time.monotonic() + self.limits.write_timeout
         self._parked.pop(conn, None)
+        self._progress(conn)
         self._write(conn)
 
     def _write(self, conn: _Conn) -> None:
@@ -394,6 +468,8 @@ class Server:
                     sent = conn.sock.send(conn.out[0])
                 else:
                     sent = conn.sock.sendmsg(conn.out)
+                if sent:
+                    self._progress(conn)
                 while sent and conn.out:
                     first = conn.out[0]
                     if sent >= len(first):
@@ -408,7 +484,7 @@ class Server:
         except (OSError, ValueError):
             self._close(conn)
             return
-        if conn.keep_alive:
+        if conn.keep_alive:  # a half-closed client still gets its pipelined requests answered
             conn.state = READING
             self._parked[conn] = None
             self._watch(conn, selectors.EVENT_READ)

@@ -5,6 +5,7 @@ the connections accepted after it)."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from . import endpoints
@@ -12,6 +13,8 @@ from .access import Access
 from .http_server import Limits, Server
 from .view import View
 from .webconfig import WebConfig
+
+CLOSE_SECONDS = 1.5
 
 
 class Site:
@@ -26,14 +29,23 @@ class Site:
         web_config_path: str | None = None,
     ) -> None:
         """Binds now, so that a port in use fails at start-up (OSError); serves from start()."""
-        self.access = None
+        self.access: Access | None = None
         if web_config is not None and web_config_path is not None:
             self.access = Access(web_config_path, web_config, log, on_tls=self._use_tls)
         access = self.access
-        app = endpoints.make_app(view, access.authorize if access else None, access.headers if access else None)
+        if access is None:
+            app, defer = endpoints.make_app(view), None
+        else:
+            app, defer = endpoints.make_app(view, access.authorize, access.headers), access.defer
         tls = web_config.ssl_context if web_config is not None else None
         self.server = endpoints.bind(
-            host, port, app, limits, tls, on_error=lambda text: log.error("http_app_error", error=text)
+            host,
+            port,
+            app,
+            limits,
+            tls,
+            on_error=lambda text: log.error("http_app_error", error=text),
+            defer=defer,
         )
 
     @property
@@ -49,8 +61,13 @@ class Site:
         if self.access is not None:
             self.access.watch(stop)
 
-    def close(self) -> None:
-        threading.Thread(target=self.server.shutdown, daemon=True).start()
+    def close(self, timeout: float = CLOSE_SECONDS) -> None:
+        """Stop serving, and wait (a bounded time) for the workers and the password checker, so
+        that none runs while the interpreter finalizes (a thread in bcrypt then aborts it)."""
+        deadline = time.monotonic() + timeout
+        self.server.shutdown(timeout)
+        if self.access is not None:
+            self.access.close(max(0.1, deadline - time.monotonic()))
 
     def _use_tls(self, context: Any) -> None:
         self.server.ssl_context = context

@@ -9,7 +9,9 @@ while running. Relative paths are relative to the file, as in exporter-toolkit.
 from __future__ import annotations
 
 import hashlib
+import re
 import ssl
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,11 @@ HEADERS = {
 }
 TLS_KEYS = {
     "cert_file",
+    "cert",
     "key_file",
+    "key",
     "client_ca_file",
+    "client_ca",
     "client_auth_type",
     "min_version",
     "max_version",
@@ -62,6 +67,7 @@ class WebConfig:
     users: dict[str, bytes] = field(default_factory=dict)  # user name -> bcrypt hash
     headers: tuple[tuple[str, str], ...] = ()
     allowed_sans: frozenset[str] = frozenset()  # client certificate names allowed; empty: any
+    rate_limit: tuple[float, int] | None = None  # (seconds per request, burst) for all requests
 
 
 def load(path: str) -> WebConfig:
@@ -77,12 +83,13 @@ def load(path: str) -> WebConfig:
 
 
 def parse(doc: Any, base: Path) -> WebConfig:
-    _mapping(doc, "the file", {"tls_server_config", "http_server_config", "basic_auth_users"})
+    _mapping(doc, "the file", {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"})
     users = _users(doc.get("basic_auth_users"))
     headers = _headers(doc.get("http_server_config"))
+    limit = _rate_limit(doc.get("rate_limit"))
     tls = doc.get("tls_server_config")
     if tls is None:
-        return WebConfig(users=users, headers=headers)
+        return WebConfig(users=users, headers=headers, rate_limit=limit)
     _mapping(tls, "tls_server_config", TLS_KEYS)
     for key in ("cipher_suites", "curve_preferences"):
         if tls.get(key):
@@ -90,7 +97,7 @@ def parse(doc: Any, base: Path) -> WebConfig:
     sans = tls.get("client_allowed_sans") or []
     if not isinstance(sans, list) or not all(isinstance(s, str) for s in sans):
         raise WebConfigError("tls_server_config.client_allowed_sans: give a list of names")
-    return WebConfig(_ssl_context(tls, base), users, headers, frozenset(sans))
+    return WebConfig(_ssl_context(tls, base), users, headers, frozenset(sans), limit)
 
 
 def _mapping(value: Any, where: str, known: set[str]) -> None:
@@ -99,6 +106,35 @@ def _mapping(value: Any, where: str, known: set[str]) -> None:
     unknown = sorted(str(k) for k in value if k not in known)
     if unknown:
         raise WebConfigError(f"{where}: unknown key {unknown[0]!r}")
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _rate_limit(value: Any) -> tuple[float, int] | None:
+    """exporter-toolkit's rate_limit: a Go duration between requests, and a burst; none when the
+    interval is 0 (as there)."""
+    if value is None:
+        return None
+    _mapping(value, "rate_limit", {"interval", "burst"})
+    interval = _duration(value.get("interval", "0s"))
+    burst = value.get("burst", 0)
+    if not isinstance(burst, int) or isinstance(burst, bool) or burst < 0:
+        raise WebConfigError("rate_limit.burst: expected a whole number of requests")
+    if interval == 0:
+        return None
+    if burst == 0:
+        raise WebConfigError("rate_limit.burst: must be at least 1, or every request would be refused")
+    return interval, burst
+
+
+def _duration(value: Any) -> float:
+    text = value if isinstance(value, str) else ""
+    parts = _DURATION.findall(text)
+    if text == "0" or (parts and "".join(n + u for n, u in parts) == text):
+        return sum(float(n) * _UNITS[u] for n, u in parts)
+    raise WebConfigError("rate_limit.interval: expected a duration such as 100ms, 1s or 1m")
 
 
 def _users(value: Any) -> dict[str, bytes]:
@@ -140,10 +176,17 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _ssl_context(tls: dict, base: Path) -> ssl.SSLContext:
-    cert, key = tls.get("cert_file"), tls.get("key_file")
-    if not cert or not key:
-        raise WebConfigError("tls_server_config: cert_file and key_file are both required")
-    ca = tls.get("client_ca_file")
+    for part in ("cert", "key", "client_ca"):
+        if tls.get(part) and tls.get(part + "_file"):
+            raise WebConfigError(f"tls_server_config: give {part} or {part}_file, not both")
+        if tls.get(part) is not None and not isinstance(tls.get(part), str):
+            raise WebConfigError(f"tls_server_config.{part}: expected PEM text")
+    has_cert, has_key = tls.get("cert_file") or tls.get("cert"), tls.get("key_file") or tls.get("key")
+    if not has_cert or not has_key:
+        raise WebConfigError(
+            "tls_server_config: a certificate (cert_file or cert) and a key (key_file or key) are required"
+        )
+    ca = tls.get("client_ca_file") or tls.get("client_ca")
     mode = tls.get("client_auth_type") or ("RequireAndVerifyClientCert" if ca else "NoClientCert")
     if mode in UNSUPPORTED_CLIENT_AUTH:
         raise WebConfigError(
@@ -171,19 +214,37 @@ def _ssl_context(tls: dict, base: Path) -> ssl.SSLContext:
             setattr(context, attr, TLS_VERSIONS[name])
         except (ValueError, ssl.SSLError):
             raise WebConfigError(f"tls_server_config.{key_name}: {name} is not available here") from None
-    try:
-        context.load_cert_chain(_path(base, cert, "cert_file"), _path(base, key, "key_file"))
-    except ssl.SSLError:
-        raise WebConfigError(
-            "tls_server_config: cert_file and key_file are not a matching PEM certificate and key"
-        ) from None
+    _load_cert_chain(context, tls, base)
     if ca:
         try:
-            context.load_verify_locations(_path(base, ca, "client_ca_file"))
-        except ssl.SSLError:
-            raise WebConfigError("tls_server_config.client_ca_file: no PEM certificate in it") from None
+            if tls.get("client_ca"):
+                context.load_verify_locations(cadata=tls["client_ca"])
+            else:
+                context.load_verify_locations(_path(base, ca, "client_ca_file"))
+        except (ssl.SSLError, ValueError):
+            which = "client_ca" if tls.get("client_ca") else "client_ca_file"
+            raise WebConfigError(f"tls_server_config.{which}: no PEM certificate in it") from None
     context.verify_mode = CLIENT_AUTH[mode]
     return context
+
+
+def _load_cert_chain(context: ssl.SSLContext, tls: dict, base: Path) -> None:
+    """From files, or from inline PEM text: Python loads a key only from a file, so inline text
+    goes through a private temporary directory that is removed at once."""
+    with tempfile.TemporaryDirectory(prefix="web-config-") as tmp:
+        paths = []
+        for name in ("cert", "key"):
+            if tls.get(name):
+                path = Path(tmp) / name
+                path.touch(mode=0o600)
+                path.write_text(tls[name], encoding="utf-8")
+                paths.append(str(path))
+            else:
+                paths.append(_path(base, tls.get(name + "_file"), name + "_file"))
+        try:
+            context.load_cert_chain(*paths)
+        except ssl.SSLError:
+            raise WebConfigError("tls_server_config: the certificate and key are not a matching PEM pair") from None
 
 
 def _path(base: Path, value: Any, key: str) -> str:
