@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint test-unit test-integration bench bench-smoke bench-scale bench-accounts check clean kubernetes-rules
+.PHONY: demo demo-alerts test lint test-unit test-integration bench bench-smoke bench-scale bench-accounts check clean kubernetes-rules
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)  ## run the exporter against the built-in simulator
 	$(VENV)/bin/thingspace-exporter --demo
+
+demo-alerts: $(STAMP)  ## incidents to notifications: simulator, exporter, Prometheus, Alertmanager (~5 min)
+	$(PY) deploy/demo/alerts.py
 
 test: $(STAMP)  ## every test suite (e2e tests need promtool/prometheus on PATH)
 	$(PY) -m pytest

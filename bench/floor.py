@@ -5,12 +5,15 @@ One requests.Session, the same OAuth token + M2M login as the exporter, the same
 exporter reads. It counts devices (so the run can be checked) and nothing else.
 
 Usage: python bench/floor.py BASE_URL ACCOUNT [PROTOCOL]
-Prints one JSON line: {"devices": N, "pages": P, "vmhwm_kb": K}.
+Prints one JSON line: {"devices": N, "pages": P, "vmhwm_kb": K, "cpu_seconds": C}, C the CPU of
+the listing alone, measured in-process: no start-up to subtract, so a loaded machine cannot
+turn it negative.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -57,6 +60,7 @@ def vmhwm_kb() -> int:
 def main(argv: list[str]) -> int:
     base, account = argv[0].rstrip("/"), argv[1]
     protocol = argv[2] if len(argv) > 2 else ""
+    cpu_start = time.process_time()
     client_id, client_secret, username, password = CREDENTIALS
     s = requests.Session()
     token = s.post(
@@ -86,7 +90,10 @@ def main(argv: list[str]) -> int:
         if not page.hasMoreData:
             break
         cursor = str(page.lastSeenDeviceId)
-    print(msgspec.json.encode({"devices": devices, "pages": pages, "vmhwm_kb": vmhwm_kb()}).decode())
+    cpu = time.process_time() - cpu_start
+    print(
+        msgspec.json.encode({"devices": devices, "pages": pages, "vmhwm_kb": vmhwm_kb(), "cpu_seconds": cpu}).decode()
+    )
     return 0
 
 

@@ -33,6 +33,7 @@ VARIABLES = {
     "__range": "1h",
 }
 DATA_DEADLINE = 90.0
+INTERVAL = 10
 
 
 class Prom:
@@ -58,7 +59,7 @@ def wait_for(what: str, check, deadline: float = DATA_DEADLINE):
     while True:
         try:
             found = check()
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or up but not ready (a 503 in plain text)
             found = None
         if found:
             return found
@@ -97,7 +98,8 @@ def stack(tmp_path_factory):
         THINGSPACE_ACCOUNTS=",".join(DEMO_ACCOUNTS),
         THINGSPACE_BASE_URL=sim.base_url,
         THINGSPACE_LISTEN_ADDRESS=f"127.0.0.1:{exporter_port}",
-        THINGSPACE_INTERVAL_SECONDS="3",
+        # ThingSpaceDataStale pends at 3 intervals: 10 s leaves a loaded machine's slow cycle room
+        THINGSPACE_INTERVAL_SECONDS=str(INTERVAL),
         THINGSPACE_MAX_RETRIES="2",
     )
     procs = []
@@ -180,7 +182,9 @@ def test_no_alert_stirs_on_the_healthy_demo(stack):
     # give the alerts a few evaluations over complete data
     wait_for("a few rule evaluations", lambda: prom.query("account:thingspace_devices_stale:ratio"))
     time.sleep(5)
-    assert prom.alerts() == []
+    assert [a for a in prom.alerts() if a["state"] == "firing"] == []
+    # a slow cycle on a loaded machine may set one pending for a moment: it must clear by itself
+    wait_for("every pending alert to clear", lambda: prom.alerts() == [], deadline=3 * INTERVAL + 60)
 
 
 def test_promtool_check_metrics_reports_nothing(stack):
@@ -200,7 +204,7 @@ def test_a_failing_account_sets_off_its_alert(stack):
     def pending():
         return [a for a in prom.alerts() if a["labels"]["alertname"] == "ThingSpaceAccountFailing"]
 
-    alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, deadline=60)
+    alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, deadline=120)
     assert [(a["labels"]["account"], a["state"], a["labels"]["severity"]) for a in alerts] == [
         (broken, "pending", "warning")
     ]

@@ -153,3 +153,69 @@ def test_the_pod_disruption_budget_selects_the_pods(rendered):
     pod_labels = one(rendered, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
     assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
     assert budget["maxUnavailable"] == 1  # never blocks a drain
+
+
+def _matchers(items: list[dict]) -> list[str]:
+    return [f'{m["name"]}{m.get("matchType", "=")}"{m["value"]}"' for m in items]
+
+
+def _as_alertmanager(spec: dict) -> dict:
+    """An AlertmanagerConfig's spec in alertmanager.yml's words (the fields the project uses)."""
+    words = {"groupBy": "group_by", "groupWait": "group_wait", "groupInterval": "group_interval"}
+    words |= {"repeatInterval": "repeat_interval", "receiver": "receiver"}
+
+    def route(r: dict) -> dict:
+        out = {words[k]: v for k, v in r.items() if k in words}
+        if "matchers" in r:
+            out["matchers"] = _matchers(r["matchers"])
+        if "routes" in r:
+            out["routes"] = [route(child) for child in r["routes"]]
+        return out
+
+    receivers = [
+        {"name": r["name"]}
+        | (
+            {"webhook_configs": [{"url": w["url"], "send_resolved": w["sendResolved"]} for w in r["webhookConfigs"]]}
+            if "webhookConfigs" in r
+            else {}
+        )
+        for r in spec["receivers"]
+    ]
+    inhibit = [
+        {
+            "source_matchers": _matchers(rule["sourceMatch"]),
+            "target_matchers": _matchers(rule["targetMatch"]),
+            "equal": rule["equal"],
+        }
+        for rule in spec["inhibitRules"]
+    ]
+    return {"route": route(spec["route"]), "receivers": receivers, "inhibit_rules": inhibit}
+
+
+def test_alertmanagerconfig_is_the_compose_configuration(rendered, tmp_path):
+    """The overlay's AlertmanagerConfig routes, receives and inhibits as alertmanager.yml does, and
+    amtool accepts it in Alertmanager's own words."""
+    from tests.needs import require
+
+    config = one(rendered, "AlertmanagerConfig")
+    assert config["metadata"]["namespace"] == one(rendered, "StatefulSet")["metadata"]["namespace"]
+    compose = yaml.safe_load((ROOT / "deploy" / "compose" / "alertmanager.yml").read_text())
+    unquoted = _as_alertmanager(config["spec"])
+    normal = yaml.safe_load(yaml.safe_dump(compose))
+
+    def unquote(rules: list[str]) -> list[str]:
+        return [m.replace('"', "") for m in rules]
+
+    for doc in (unquoted, normal):
+        for rule in doc["inhibit_rules"]:
+            rule["source_matchers"], rule["target_matchers"] = map(
+                unquote, (rule["source_matchers"], rule["target_matchers"])
+            )
+        for r in doc["route"]["routes"]:
+            r["matchers"] = unquote(r["matchers"])
+    assert unquoted == normal
+    amtool = require("amtool", "prometheus-alertmanager")
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(_as_alertmanager(config["spec"])))
+    done = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..statefile import read, write
+from ..statefile import lost, not_saved, read, write
+
+KIND = "device-list boundaries"
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,11 @@ class Boundaries:
 
     def load(self) -> Listing | None:
         """None without a usable file: then the first listing is sequential, nothing worse."""
-        doc = read(self.path)
-        if doc is None or doc.get("account") != self.account or doc.get("protocol") != self.protocol:
+        doc = read(self.path, KIND, self.account)
+        if doc is None:
+            return None
+        if doc.get("account") != self.account or doc.get("protocol") != self.protocol:
+            lost(self.path, KIND, self.account, "another account's")
             return None
         fields: tuple[Any, ...] = tuple(doc.get(k) for k in ("bounds", "pages", "page_seconds", "complete"))
         bounds, pages, seconds, complete = fields
@@ -46,10 +51,18 @@ class Boundaries:
             and seconds >= 0
             and type(complete) is bool
         ):
+            lost(self.path, KIND, self.account, "unexpected content")
             return None
         return Listing(tuple(bounds), pages, float(seconds), complete)
 
     def save(self, listing: Listing) -> None:
+        """Never raises: a failed write is logged (see statefile.not_saved)."""
+        try:
+            self._write(listing)
+        except OSError as exc:
+            not_saved(self.path, KIND, self.account, exc)
+
+    def _write(self, listing: Listing) -> None:
         write(
             self.path,
             {

@@ -112,11 +112,8 @@ class DevicesCollector(Collector):
         listing = Listing(tuple(bounds), pages, timing[0] / timing[1] if timing[1] else 0.0, complete)
         self.listings[account] = listing
         store = self.stores.get(account)
-        if store is not None:
-            try:
-                store.save(listing)
-            except OSError as exc:  # it only costs the next start its parallel first listing
-                log.warning("state_not_saved", path=str(store.path), error=exc.strerror)
+        if store is not None:  # a failed save is logged there; it only costs a restart its parallel start
+            store.save(listing)
 
     def summary(self, data: AccountData) -> dict[str, Any]:
         return {"devices": data.count, "pages": data.pages, "series": len(data.devices)}

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from . import incidents
 from .faults import ENDPOINTS, KINDS, PAGE_KINDS, UNPAGED, Faults
 from .sim import Simulator
 
@@ -105,6 +106,13 @@ def _scheduled(text: str) -> tuple[str, str, int, int]:
     if kind in PAGE_KINDS and endpoint in UNPAGED:
         raise argparse.ArgumentTypeError(f"{kind} shapes pages; {endpoint} has none")
     return kind, endpoint or "devices", int(after), int(count or 1)
+
+
+def _incident(text: str) -> tuple[str, str | None, float, float]:
+    try:
+        return incidents.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -208,6 +216,17 @@ def parser() -> argparse.ArgumentParser:
         "targets another endpoint, e.g. server_error:campaigns@0x2 (default devices)",
     )
     p.add_argument(
+        "--incident",
+        type=_incident,
+        action="append",
+        default=[],
+        metavar="KIND[:TARGET]@AFTER[+DURATION]",
+        help=f"an incident AFTER seconds from start, lasting DURATION seconds (default "
+        f"{incidents.DEFAULT_DURATION:g}), then ending by itself (repeatable); kinds: {', '.join(incidents.KINDS)}; "
+        "TARGET: [ACCOUNT/]MODEL for silent (default BG96), else an ACCOUNT (default every one), "
+        "e.g. silent:BG96@30+120. Also POST /_simulator/incidents",
+    )
+    p.add_argument(
         "--rate-limit",
         type=_count,
         default=0,
@@ -228,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         else None
     )
     for kind, endpoint, after, count in args.schedule:
+        assert faults is not None  # made above whenever there is a schedule
         faults.schedule(kind, count=count, endpoint=endpoint, after=after)
     sim = Simulator(
         args.accounts,
@@ -253,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit_per_second=args.rate_limit,
         tile=args.tile,
     )
+    for kind, target, after, duration in args.incident:
+        try:
+            sim.add_incident(kind, target, after, duration)
+        except ValueError as err:
+            print(f"thingspace-simulator: --incident: {err}", file=sys.stderr)
+            return 2
     try:
         url = sim.start(args.host, args.port)
     except OSError as err:

@@ -6,26 +6,30 @@ The server is plain plumbing (httpd.py) handed ``handle``: it knows nothing of t
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import msgspec
 
-from . import firmware, listing
+from . import firmware, incidents, listing
 from .auth import Gatekeeper, gateway_fault
 from .campaigns import DEFAULT_COUNT, RUNNING, Book, CampaignTruth
 from .faults import KINDS, PAGED, FaultContext, Faults, throttled
-from .fleet import AccountFleet
+from .fleet import AccountFleet, go_time
 from .httpd import make_server
 from .licenses import Licenses, check_configured
 from .replies import Call, Response, json_reply
 from .routes import route
 from .throttle import Throttle
 from .tiles import fleet_for
-from .truth import Truth, aggregate
+from .truth import Truth, aggregate, parse_time
 
 
 class Simulator:
@@ -107,17 +111,21 @@ class Simulator:
         self._lock = threading.Lock()
         self._gen_times = [created]  # start time of each generation
         self._stop = threading.Event()
-        self._server = None
+        self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
         self.base_url: str | None = None
+        self.incidents = incidents.Incidents()
+        self._silent: dict[tuple[str, str], float] = {}  # (account, model) -> pinned last connection
+        self._throttled_share = 0.0
+        self._random = random.Random(seed)
 
     # --- lifecycle -------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._stop.clear()
-        self._server = make_server(host, port, self.handle, self._log)
-        bound_host, bound_port = self._server.server_address[:2]
-        self.base_url = f"http://{_url_host(bound_host)}:{bound_port}"
-        self._spawn(lambda: self._server.serve_forever(poll_interval=0.1), "thingspace-sim")
+        server = self._server = make_server(host, port, self.handle, self._log)
+        bound_host, bound_port = server.server_address[:2]
+        self.base_url = f"http://{_url_host(str(bound_host))}:{bound_port}"
+        self._spawn(lambda: server.serve_forever(poll_interval=0.1), "thingspace-sim")
         if self.churn_seconds > 0:
             self._spawn(self._churn, "thingspace-sim-churn")
         return self.base_url
@@ -168,6 +176,9 @@ class Simulator:
     # --- the API -----------------------------------------------------------
     def handle(self, call: Call) -> Response | None:
         """The reply to one call; None for the "timeout" fault (never answer)."""
+        if call.path == INCIDENTS_PATH:
+            return self._incidents_endpoint(call)
+        self._reconcile()
         found = route(call.path)
         if found is None:
             return json_reply(*gateway_fault("900906"))
@@ -180,9 +191,12 @@ class Simulator:
         if self.throttle is not None and (retry_after := self.throttle.admit()) is not None:
             self._count("throttled")
             return throttled(retry_after)
+        if self._throttled_share and self._random.random() < self._throttled_share:
+            self._count("throttled")
+            return throttled(1)
         if self.latency:
             self._sleep(self.latency)
-        normal = {
+        normal: Callable[..., Any] = {
             "token": self._token,
             "login": self._login,
             "logout": self._logout,
@@ -195,13 +209,13 @@ class Simulator:
 
         faults = self.faults
         kind = faults.pick(endpoint) if faults is not None else None
-        if kind is None:
+        if faults is None or kind is None:
             return normal(call, segment)
         cursor_key, list_key = PAGED.get(endpoint, PAGED["devices"])
         ctx = FaultContext(
             normal=lambda: normal(call, segment),
             page=lambda: normal(call, segment, raw=True),
-            cursor=call.param(cursor_key, "0"),
+            cursor=call.param(cursor_key, "0") or "0",
             cursor_key=cursor_key,
             list_key=list_key,
             expire_token=self.expire_token,
@@ -255,6 +269,10 @@ class Simulator:
             )
         except listing.Refused as err:
             return json_reply(err.status, err.body)
+        if any(key[0] == account for key in self._silent):
+            doc = msgspec.json.decode(body)
+            doc["deviceList"] = list(self._pinned(account, doc.get("deviceList") or ()))
+            return doc if raw else Response(200, msgspec.json.encode(doc))
         return msgspec.json.decode(body) if raw else Response(200, body)
 
     def _firmware(self, call: Call, segment: str, raw: bool = False) -> Response | list:
@@ -337,7 +355,7 @@ class Simulator:
         gen, times = self._snapshot()
         wanted = listing.protocol_filter(protocol)
         total = sum(1 for idx in range(fleet.slots(gen)) if fleet.present(idx, gen))
-        return aggregate(fleet.scan(0, gen, times, wanted), total=total)
+        return aggregate(self._pinned(account, fleet.scan(0, gen, times, wanted)), total=total)
 
     def firmware_paths(self, account: str, protocol: str | None = "LWM2M") -> list[tuple[str, str, str, str]]:
         """(make, model, firmware_from, firmware_to) of each path the firmware endpoint
@@ -384,7 +402,7 @@ class Simulator:
         elif share is None:
             book.failed_share.pop(campaign_id, None)
         else:
-            book.failed_share[campaign_id] = _share(share)
+            book.failed_share[campaign_id] = _share(share) or 0.0
 
     def running_campaigns(self, account: str) -> list[str]:
         """Ids of the account's CampaignScheduled campaigns, ascending."""
@@ -413,9 +431,91 @@ class Simulator:
     def reactivate(self, account: str) -> None:
         self.inactive.discard(account)
 
+    # --- incidents (see incidents.py) --------------------------------------------
+    def add_incident(
+        self, kind: str, target: str | None = None, after: float = 0.0, duration: float = incidents.DEFAULT_DURATION
+    ) -> None:
+        account = target if kind in ("inactive", "campaign_failing", "licences") else None
+        if kind == "silent" and target and "/" in target:
+            account = target.rpartition("/")[0]
+        if account is not None and account not in self._fleets:
+            raise ValueError(f"{kind}: unknown account {account!r}")
+        self.incidents.add(kind, target, after, duration)
+
+    def _reconcile(self) -> None:
+        begin, finish = self.incidents.due()
+        for inc in begin:
+            self._incident(inc, True)
+        for inc in finish:
+            self._incident(inc, False)
+
+    def _incident(self, inc: incidents.Incident, on: bool) -> None:
+        if inc.kind == "throttled":
+            self._throttled_share = incidents.THROTTLED_SHARE if on else 0.0
+            return
+        if inc.kind == "silent":
+            account, _, model = (inc.target or incidents.DEFAULT_MODEL).rpartition("/")
+            accounts = [account] if account else list(self._fleets)
+        else:
+            accounts = [inc.target] if inc.target else list(self._fleets)
+        saved = inc.saved = inc.saved or {}
+        for name in accounts:
+            if inc.kind == "silent":
+                silent = dict(self._silent)  # swapped whole: request threads read it unlocked
+                if on:
+                    silent[(name, model)] = inc.start - incidents.SILENT_AGE
+                else:
+                    silent.pop((name, model), None)
+                self._silent = silent
+            elif inc.kind == "inactive":
+                (self.inactive.add if on else self.inactive.discard)(name)
+            elif inc.kind == "campaign_failing":
+                book = self._books[name]
+                if on:
+                    saved[name] = book.running_failed_share
+                book.running_failed_share = incidents.CAMPAIGN_FAILED_SHARE if on else saved.get(name)
+            elif inc.kind == "licences":
+                held = self._licenses[name]
+                if on:
+                    saved[name] = held.configured
+                held.configured = incidents.LICENCE_RATIO if on else saved.get(name)
+
+    def _pinned(self, account: str, devices):
+        """The devices with the last connection of silent models pinned (never made more recent)."""
+        silent = self._silent
+        for d in devices:
+            pinned = silent.get((account, d.get("model")))
+            if pinned is not None:
+                for key in ("lastConnectionTime", "lastConnectTime"):
+                    when = parse_time(d.get(key))
+                    if when is not None and when > pinned:
+                        d[key] = go_time(int(pinned), 0, 0)
+            yield d
+
+    def _incidents_endpoint(self, call: Call) -> Response:
+        """GET: the incidents and whether each is active; POST {kind, target, after, duration}: add one."""
+        self._reconcile()
+        if call.method == "POST":
+            try:
+                body = msgspec.json.decode(call.body)
+                self.add_incident(
+                    body["kind"],
+                    body.get("target"),
+                    float(body.get("after", 0)),
+                    float(body.get("duration", incidents.DEFAULT_DURATION)),
+                )
+            except (msgspec.DecodeError, KeyError, TypeError, ValueError) as err:
+                return json_reply(400, {"error": str(err)})
+            self._reconcile()
+            return json_reply(201, {"incidents": self.incidents.records()})
+        return json_reply(200, {"incidents": self.incidents.records()})
+
     def _count(self, name: str) -> None:
         with self._lock:
             self.requests[name] += 1
+
+
+INCIDENTS_PATH = "/_simulator/incidents"  # the control endpoint, for tests and demos
 
 
 def _share(value: float | None) -> float | None:

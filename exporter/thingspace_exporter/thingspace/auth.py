@@ -124,10 +124,7 @@ class CredentialGuard:
     def _save(self) -> None:
         if self.store is None:
             return
-        try:
-            self.store.save(self.failures, self.wall() + max(0.0, self.retry_at - self.clock()))
-        except OSError as exc:
-            self.log.warning("state_not_saved", path=str(self.store.path), error=exc.strerror)
+        self.store.save(self.failures, self.wall() + max(0.0, self.retry_at - self.clock()))  # logs a failure
 
 
 class Auth:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..statefile import read, write
+from ..statefile import lost, not_saved, read, write
+
+KIND = "rejected logins"
 
 
 class LoginFailures:
@@ -18,19 +20,29 @@ class LoginFailures:
 
     def load(self) -> tuple[int, float]:
         """(failures, wall-clock time of the next allowed try); (0, 0) without a usable file."""
-        doc = read(self.path)
-        if doc is None or doc.get("username") != self.username:
+        doc = read(self.path, KIND)
+        if doc is None:
             return 0, 0.0
         failures, retry_at = doc.get("failures"), doc.get("retry_at")
-        if type(failures) is not int or failures < 0 or not isinstance(retry_at, (int, float)):
+        if (
+            doc.get("username") != self.username
+            or type(failures) is not int
+            or failures < 0
+            or not isinstance(retry_at, (int, float))
+        ):
+            lost(self.path, KIND, None, "unexpected content")
             return 0, 0.0
         return failures, float(retry_at)
 
     def save(self, failures: int, retry_at: float) -> None:
-        if failures == 0:
-            self.reset()
-        else:
-            write(self.path, {"username": self.username, "failures": failures, "retry_at": retry_at})
+        """Never raises: a failed write is logged (see statefile.not_saved)."""
+        try:
+            if failures == 0:
+                self.reset()
+            else:
+                write(self.path, {"username": self.username, "failures": failures, "retry_at": retry_at})
+        except OSError as exc:
+            not_saved(self.path, KIND, None, exc)
 
     def reset(self) -> bool:
         """Forget the failures (once the password is fixed); True if there were any."""
