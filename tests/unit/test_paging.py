@@ -162,7 +162,7 @@ def test_has_more_data_missing_or_wrong_type_is_bad_page(value):
 
 @pytest.mark.parametrize("value,expected", [(True, True), (False, False), ("true", True), ("False", False)])
 def test_has_more_data_booleans_and_strings(value, expected):
-    assert more_data(value) is expected
+    assert more_data(value, "devices") is expected
 
 
 def test_string_has_more_data_pages_through():

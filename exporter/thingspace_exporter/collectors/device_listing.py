@@ -17,7 +17,7 @@ from ..thingspace.decoding import text
 from ..thingspace.errors import ApiError, Stopped
 from ..thingspace.paging import START, cursor_text, more_data
 from .device_aggregation import AccountData, Aggregator
-from .device_pages import Device, Page
+from .device_pages import ENDPOINT, Device, Page
 
 Fetch = Callable[[str], tuple[Page, float]]
 
@@ -42,7 +42,7 @@ def walk(
     while True:
         page, fetched_at = fetch(cursor)
         devices = page.deviceList or []
-        more = more_data(page.hasMoreData)
+        more = more_data(page.hasMoreData, ENDPOINT)
         if upper_key is not None and devices and order(text(devices[-1].deviceId)) >= upper_key:
             yield [d for d in devices if order(text(d.deviceId)) <= upper_key], fetched_at
             return
@@ -50,12 +50,12 @@ def walk(
             yield devices, fetched_at
             return
         if not devices:
-            raise ApiError("empty_page", f"empty page with hasMoreData after cursor {cursor}", "devices")
+            raise ApiError("empty_page", f"empty page with hasMoreData after cursor {cursor}", ENDPOINT)
         nxt = cursor_text(page.lastSeenDeviceId)
         if nxt is None:
-            raise ApiError("missing_cursor", f"no lastSeenDeviceId after cursor {cursor}", "devices")
+            raise ApiError("missing_cursor", f"no lastSeenDeviceId after cursor {cursor}", ENDPOINT)
         if order(nxt) <= order(cursor):
-            raise ApiError("stuck_cursor", f"cursor did not advance past {cursor}", "devices")
+            raise ApiError("stuck_cursor", f"cursor did not advance past {cursor}", ENDPOINT)
         if resume:
             resume(nxt)
         yield devices, fetched_at

@@ -22,7 +22,7 @@ def cursor_text(value: Any) -> str | None:
     return None
 
 
-def more_data(value: Any, endpoint: str = "devices") -> bool:
+def more_data(value: Any, endpoint: str) -> bool:
     if type(value) is bool:
         return value
     if type(value) is str and value.lower() in ("true", "false"):
