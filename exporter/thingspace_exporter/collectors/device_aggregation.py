@@ -40,8 +40,8 @@ def _sum_limit(oldest: timedelta) -> int:
     return timedelta.max // oldest
 
 
-_key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned")
-_protocol = attrgetter("protocol")
+# the label values as sent, the protocol last: one key, counted in one pass
+_key = attrgetter("make", "model", "firmware", "status", "fotaEligible", "licenseAssigned", "protocol")
 _software = attrgetter("softwareList")
 _times = attrgetter("make", "model", "lastConnectionTime", "lastConnectTime", "deviceId")
 _model = attrgetter("make", "model")
@@ -96,8 +96,7 @@ def _first_two(item: tuple) -> tuple:
 @dataclass
 class Aggregator:
     buckets: tuple[float, ...]
-    raw_devices: Counter = field(default_factory=Counter)
-    raw_protocols: Counter = field(default_factory=Counter)
+    raw_devices: Counter = field(default_factory=Counter)  # by the label values and protocol as sent
     raw_software: Counter = field(default_factory=Counter)  # by the combination a device has
     # (make, model) -> devices by recency r, then the sum of their ages by r not yet in age_sums.
     # r counts the bucket starts (oldest first) a device connected at or after: 0 is unknown,
@@ -126,13 +125,13 @@ class Aggregator:
         if type(devices[0]) is Device:  # strictly typed: every value is hashable
             # update() with an iterable counts in C
             self.raw_devices.update(map(_key, devices))
-            self.raw_protocols.update(map(_protocol, devices))
-            self.raw_software.update(map(tuple, filter(None, map(_software, devices))))
+            self.raw_software.update(filter(None, map(_software, devices)))  # tuples: hashable
             if not self._add_times_fast(devices, fetched_at):
                 self._add_times(map(_times, devices), fetched_at)
         else:
-            self.raw_devices.update(Counter(normal_key(k) for k in map(_key, devices)))
-            self.raw_protocols.update(Counter(",".join(protocols_of(d.protocol)) for d in devices))
+            self.raw_devices.update(
+                Counter((*normal_key(k[:6]), ",".join(protocols_of(k[6]))) for k in map(_key, devices))
+            )
             for d in devices:
                 if d.softwareList:
                     self.raw_software[tuple((text(s.name), text(s.version)) for s in d.softwareList)] += 1
@@ -232,7 +231,6 @@ class Aggregator:
         self.oldest.extend(other.oldest)
         self._trim()
         self.raw_devices.update(other.raw_devices)
-        self.raw_protocols.update(other.raw_protocols)
         self.raw_software.update(other.raw_software)
         for model, theirs in other.recency.items():
             row = self._row(model)
@@ -244,11 +242,10 @@ class Aggregator:
 
     def result(self) -> AccountData:
         devices: Counter = Counter()
-        for raw, n in self.raw_devices.items():
-            devices[normal_key(raw)] += n
         protocols: Counter = Counter()
-        for raw, n in self.raw_protocols.items():
-            for proto in protocols_of(raw):
+        for raw, n in self.raw_devices.items():
+            devices[normal_key(raw[:6])] += n
+            for proto in protocols_of(raw[6]):
                 protocols[proto] += n
         software: Counter = Counter()
         for combination, n in self.raw_software.items():  # a device counts once per name and version

@@ -38,7 +38,7 @@ class Device(msgspec.Struct, gc=False):
     protocol: Text = None
     fotaEligible: Flag = None
     licenseAssigned: Flag = None
-    softwareList: list[Software] | None = None
+    softwareList: tuple[Software, ...] | None = None  # hashable: counted as it is
     lastConnectionTime: Text = None
     lastConnectTime: Text = None
 
