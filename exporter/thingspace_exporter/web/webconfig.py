@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
     "TLS11": ssl.TLSVersion.TLSv1_1,
@@ -71,6 +69,8 @@ class WebConfig:
 
 
 def load(path: str) -> WebConfig:
+    import yaml  # here, not at the top: without a web config, start-up is spared PyYAML
+
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -258,6 +258,8 @@ def _path(base: Path, value: Any, key: str) -> str:
 
 def watched_files(path: str) -> list[Path]:
     """The web config and the files it names, whose changes call for a reload."""
+    import yaml
+
     files = [Path(path)]
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
