@@ -1,0 +1,79 @@
+"""What the benchmark's device data holds: the share of each quirk that api-facts.md lists.
+
+The CPU row is only as telling as its data is varied; this walks the account's pages once (plain
+requests and msgspec, nothing of the exporter) and counts, so the results say what was measured.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import quote
+
+import msgspec
+import requests
+
+CREDENTIALS = ("demo-client", "demo-secret", "demo-user", "demo-password")
+GO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$")
+RFC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+KNOWN = {"deviceId", "mdn", "make", "model", "firmware", "fotaEligible", "licenseAssigned", "status", "protocol"}
+KNOWN |= {"softwareList", "filesList", "createTime", "upgradeTime", "statusTime", "refreshTime"}
+KNOWN |= {"lastConnectionTime", "lastConnectTime"}
+
+
+def time_form(value: object) -> str:
+    if value is None:
+        return "null"
+    if not isinstance(value, str):
+        return "not a string"
+    if value in ("", "N/A"):
+        return repr(value)
+    if value.startswith(("0001-01-01", "1900-01-01")):
+        return "zero time"
+    for name, pattern in (("Go", GO), ("RFC 3339", RFC)):
+        m = pattern.match(value)
+        if m:
+            return f"{name}, {len(m.group(1) or '.') - 1} fraction digits"
+    return "other"
+
+
+def census(base: str, account: str) -> dict[str, dict[str, float]]:
+    """Shares (0..1) of each form per aspect, over every device of the account."""
+    s = requests.Session()
+    token = s.post(
+        base + "/api/ts/v1/oauth2/token", auth=CREDENTIALS[:2], data={"grant_type": "client_credentials"}, timeout=60
+    ).json()["access_token"]
+    s.headers["Authorization"] = f"Bearer {token}"
+    login = {"username": CREDENTIALS[2], "password": CREDENTIALS[3]}
+    s.headers["VZ-M2M-Token"] = s.post(base + "/api/m2m/v1/session/login", json=login, timeout=60).json()[
+        "sessionToken"
+    ]
+    counts: dict[str, Counter] = {}
+    cursor, n = "0", 0
+    while True:
+        page = msgspec.json.decode(
+            s.get(base + "/api/fota/v3/devices/" + quote(account, safe=""), params={"lastSeenDeviceId": cursor}).content
+        )
+        for d in page.get("deviceList") or ():
+            n += 1
+            spelling = [k for k in ("lastConnectionTime", "lastConnectTime") if k in d]
+            for aspect, value in (
+                ("last connection spelling", " and ".join(spelling) or "absent"),
+                ("last connection form", time_form(d[spelling[0]]) if spelling else "absent"),
+                ("status as sent", repr(d.get("status"))),
+                ("fotaEligible", repr(d["fotaEligible"]) if "fotaEligible" in d else "absent"),
+                ("licenseAssigned", repr(d["licenseAssigned"]) if "licenseAssigned" in d else "absent"),
+                ("protocol", repr(d["protocol"]) if "protocol" in d else "absent"),
+                ("unlisted fields", "some" if set(d) - KNOWN else "none"),
+            ):
+                counts.setdefault(aspect, Counter())[value] += 1
+        if not page.get("hasMoreData"):
+            break
+        cursor = str(page["lastSeenDeviceId"])
+    return {aspect: {k: v / n for k, v in c.most_common()} for aspect, c in counts.items()}
+
+
+def summary(shares: dict[str, dict[str, float]]) -> str:
+    return "\n".join(
+        f"  {aspect}: " + ", ".join(f"{k} {v:.1%}" for k, v in forms.items()) for aspect, forms in shares.items()
+    )
