@@ -317,3 +317,15 @@ def test_live_metrics_render_a_family_at_a_time_to_what_the_registry_renders_at_
     # the pieces and one family's lines
     assert peak(lambda: live_parts(registry)) < 0.8 * peak(lambda: generate_latest(registry))
 
+
+def test_accounts_renderings_share_one_copy_of_each_familys_name_and_header(snaps):
+    from thingspace_exporter.collection.rendering import Renderer
+
+    renderer = Renderer()
+    for snap in snaps.values():
+        renderer.prepare(snap)
+    (_, first), (_, second) = renderer._cache.values()
+    for a, b in zip(first, second, strict=True):  # text, then OpenMetrics
+        names = {id(name) for name in a} & {id(name) for name in b}
+        assert names and len(names) == len(a.keys() & b.keys())
+        assert all(a[name][0] is b[name][0] for name in a.keys() & b.keys())
