@@ -62,7 +62,9 @@ def measure(url: str, sz: Sizes, accounts: list[str]) -> list[Row]:
     log(
         f"  first cycle {doc['first_seconds']:.1f} s ({doc['first_cpu_seconds']:.1f} s CPU) for "
         f"{doc['first_requests']:.0f} requests; RSS after the cycle {doc['cycle_peak_rss_kb'] / mb:.0f} MB, "
-        f"after the first join {doc['joined_peak_rss_kb'] / mb:.0f} MB, peak {doc['peak_rss_kb'] / mb:.0f} MB; "
+        f"after the first join {doc['joined_peak_rss_kb'] / mb:.0f} MB, settled {doc['settled_rss_kb'] / mb:.0f} MB, "
+        f"peak through plain scrapes {doc['plain_peak_rss_kb'] / mb:.0f} MB, "
+        f"through gzip ones {doc['gzip_peak_rss_kb'] / mb:.0f} MB; "
         f"/metrics {doc['scrape_plain_bytes'] / 1e6:.1f} MB ({doc['scrape_gzip_bytes'] / 1e6:.1f} MB gzip)"
     )
     n = f"{sz.accounts} accounts x {sz.devices} devices, every collector"
@@ -75,7 +77,16 @@ def measure(url: str, sz: Sizes, accounts: list[str]) -> list[Row]:
             doc["peak_rss_kb"] / mb,
             200.0,
             unit="MB",
-            notes={k: doc[k] for k in ("cycle_peak_rss_kb", "joined_peak_rss_kb", "settled_rss_kb")},
+            notes={
+                k: doc[k]
+                for k in (
+                    "cycle_peak_rss_kb",
+                    "joined_peak_rss_kb",
+                    "settled_rss_kb",
+                    "plain_peak_rss_kb",
+                    "gzip_peak_rss_kb",
+                )
+            },
         ),
         Row(
             "accounts_threads",

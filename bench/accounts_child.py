@@ -106,6 +106,7 @@ def main(argv: list[str]) -> int:
         for gzip in (False, True):
             key = "gzip" if gzip else "plain"
             doc[f"scrape_{key}_median"], doc[f"scrape_{key}_bytes"] = scrape(site.port, scrapes, gzip)
+            doc[f"{key}_peak_rss_kb"] = status("VmHWM")  # the peak so far, through these scrapes
         doc["peak_rss_kb"] = status("VmHWM")
         sampler.done.set()
         sampler.join()

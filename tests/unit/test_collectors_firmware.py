@@ -78,6 +78,18 @@ def test_paths_and_the_devices_they_apply_to(rsps, client, settings_factory, log
     assert len(fams["thingspace_firmware_upgrade_info"].samples) == 3
 
 
+def test_accounts_paths_share_one_copy_of_each_make_model_and_firmware(rsps, client, settings_factory, log, stop):
+    collector = FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics))
+    found = []
+    for account in ("0000123456-00001", "0000123456-00002"):
+        rsps.get(f"{FOTA}/firmware/{account}", json=PATHS)
+        found.append(collector.collect(account, 1e18, {}).paths)
+    first, second = found
+    assert first == second and all(
+        a is b for x, y in zip(first, second, strict=True) for a, b in zip(x, y, strict=True)
+    )
+
+
 def test_without_a_listing_the_paths_alone(rsps, client, settings_factory, log, stop):
     rsps.get(f"{FOTA}/firmware/{ACCOUNT}", body=b"null")  # no paths at all
     data = FirmwareCollector(Tools(client, settings_factory(), stop, log, client.metrics)).collect(ACCOUNT, 1e18, {})

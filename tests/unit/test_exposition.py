@@ -284,3 +284,48 @@ def test_a_store_derives_once_per_change_when_read():
         store.publish(Snapshot(f"a{i}", LicenseData(i, 0), NOW, "licenses"))
     assert len(prepared) == 50 and derived == [0]  # the empty state's, at construction
     assert store.derived == 50 and store.derived == 50 and derived == [0, 50]
+
+
+def test_live_metrics_render_a_family_at_a_time_to_what_the_registry_renders_at_once(metrics):
+    import tracemalloc
+
+    from prometheus_client import generate_latest
+    from prometheus_client.openmetrics import exposition as om
+    from thingspace_exporter.web.exposition import live_parts
+
+    for i in range(500):
+        account = f"0000123456-{i:05d}"
+        metrics.up.labels(account).set(1)
+        for reason in range(15):
+            metrics.errors.labels(account, f"reason{reason}")
+        for collector in ("devices", "firmware", "licenses", "campaigns"):
+            for reason in range(4):
+                metrics.collector_errors.labels(account, collector, f"reason{reason}").inc()
+
+    def peak(render):
+        tracemalloc.start()
+        try:
+            render()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    registry = metrics.registry
+    assert b"".join(live_parts(registry)) == generate_latest(registry)
+    assert b"".join(live_parts(registry, openmetrics=True)) == om.generate_latest(registry)
+    # every line of every family alive at once, then the joined text and its bytes: well above
+    # the pieces and one family's lines
+    assert peak(lambda: live_parts(registry)) < 0.8 * peak(lambda: generate_latest(registry))
+
+
+def test_accounts_renderings_share_one_copy_of_each_familys_name_and_header(snaps):
+    from thingspace_exporter.collection.rendering import Renderer
+
+    renderer = Renderer()
+    for snap in snaps.values():
+        renderer.prepare(snap)
+    (_, first), (_, second) = renderer._cache.values()
+    for a, b in zip(first, second, strict=True):  # text, then OpenMetrics
+        names = {id(name) for name in a} & {id(name) for name in b}
+        assert names and len(names) == len(a.keys() & b.keys())
+        assert all(a[name][0] is b[name][0] for name in a.keys() & b.keys())

@@ -147,6 +147,36 @@ def test_metrics_of_many_accounts_is_served_whole_in_every_form(url, exporter):
     assert gzip.decompress(packed).startswith(rendered.text)
 
 
+def test_responses_left_partly_sent_are_resumed_where_they_stopped(url, exporter):
+    """Pipelined scrapes that a client reads only later: the server fills the socket and stops
+    within pieces again and again (a 16 KB receive buffer); each response still arrives whole."""
+    a = Aggregator((3600.0,))
+    a.add(decode_page(json.dumps(page([device("1")])).encode()).deviceList, 1.6e9)
+    for i in range(300):
+        exporter.store.publish(Snapshot(f"acc{i:03d}", a.result(), 1.6e9, "devices"))
+    _, _, whole = get(url, "/metrics")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(10)
+    received = bytearray()
+    try:
+        s.connect(url)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 29 + b"GET /metrics HTTP/1.0\r\n\r\n")
+        time.sleep(0.3)  # not a bound: only lets the server run into a full socket first
+        while chunk := s.recv(1 << 16):
+            received += chunk
+    finally:
+        s.close()
+    bodies = []
+    while received:
+        head, _, rest = bytes(received).partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head)[1])
+        assert head.startswith(b"HTTP/1.1 200")
+        bodies.append(rest[:length])
+        received = bytearray(rest[length:])
+    assert len(whole) > 100_000 and bodies == [whole] * 30
+
+
 def test_metrics_head(url):
     status, headers, data = get(url, "/metrics", method="HEAD")
     assert status == 200 and data == b"" and int(headers["Content-Length"]) > 0

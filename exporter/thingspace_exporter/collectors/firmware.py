@@ -13,9 +13,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..metrics import BG
 from ..thingspace.client import segment
-from ..thingspace.decoding import Scalar, text
+from ..thingspace.decoding import Scalar
 from .base import Collector, Context, Snapshot
-from .device_aggregation import AccountData, DeviceKey
+from .device_aggregation import AccountData, DeviceKey, label
 from .devices import DevicesCollector
 
 PATH = "/api/fota/v3/firmware/{account}"
@@ -62,8 +62,9 @@ class FirmwareCollector(Collector):
         found = self.tools.client.fetch_json(
             "firmware", PATH.format(account=segment(account)), params, deadline, DECODER
         )
+        # interned, as the device listing's labels: every account lists the same makes and firmware
         paths = tuple(
-            sorted({(text(p.make), text(p.model), text(p.firmwareFrom), text(p.firmwareTo)) for p in found or ()})
+            sorted({(label(p.make), label(p.model), label(p.firmwareFrom), label(p.firmwareTo)) for p in found or ()})
         )
         devices: AccountData | None = context.get(DevicesCollector.name)
         return FirmwareData(paths, None if devices is None else upgradable(devices.devices, paths))
