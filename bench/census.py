@@ -11,9 +11,8 @@ from collections import Counter
 from urllib.parse import quote
 
 import msgspec
-import requests
+from replay import logged_in
 
-CREDENTIALS = ("demo-client", "demo-secret", "demo-user", "demo-password")
 GO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$")
 RFC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 KNOWN = {"deviceId", "mdn", "make", "model", "firmware", "fotaEligible", "licenseAssigned", "status", "protocol"}
@@ -39,20 +38,16 @@ def time_form(value: object) -> str:
 
 def census(base: str, account: str) -> dict[str, dict[str, float]]:
     """Shares (0..1) of each form per aspect, over every device of the account."""
-    s = requests.Session()
-    token = s.post(
-        base + "/api/ts/v1/oauth2/token", auth=CREDENTIALS[:2], data={"grant_type": "client_credentials"}, timeout=60
-    ).json()["access_token"]
-    s.headers["Authorization"] = f"Bearer {token}"
-    login = {"username": CREDENTIALS[2], "password": CREDENTIALS[3]}
-    s.headers["VZ-M2M-Token"] = s.post(base + "/api/m2m/v1/session/login", json=login, timeout=60).json()[
-        "sessionToken"
-    ]
+    s = logged_in(base)
     counts: dict[str, Counter] = {}
     cursor, n = "0", 0
     while True:
         page = msgspec.json.decode(
-            s.get(base + "/api/fota/v3/devices/" + quote(account, safe=""), params={"lastSeenDeviceId": cursor}).content
+            s.get(
+                base + "/api/fota/v3/devices/" + quote(account, safe=""),
+                params={"lastSeenDeviceId": cursor},
+                timeout=60,
+            ).content
         )
         for d in page.get("deviceList") or ():
             n += 1

@@ -28,7 +28,8 @@ DEVICES = "/api/fota/v3/devices/"
 CREDENTIALS = ("demo-client", "demo-secret", "demo-user", "demo-password")
 
 
-def warm(upstream: str, accounts: list[str], protocol: str) -> dict[tuple[str, str, str], bytes]:
+def logged_in(upstream: str) -> requests.Session:
+    """A session carrying the simulator's demo token and M2M session."""
     client_id, client_secret, username, password = CREDENTIALS
     s = requests.Session()
     token = s.post(
@@ -41,6 +42,11 @@ def warm(upstream: str, accounts: list[str], protocol: str) -> dict[tuple[str, s
     s.headers["VZ-M2M-Token"] = s.post(
         upstream + "/api/m2m/v1/session/login", timeout=60, json={"username": username, "password": password}
     ).json()["sessionToken"]
+    return s
+
+
+def warm(upstream: str, accounts: list[str], protocol: str) -> dict[tuple[str, str, str], bytes]:
+    s = logged_in(upstream)
     cache: dict[tuple[str, str, str], bytes] = {}
     for account in accounts:
         cursor = "0"
