@@ -404,6 +404,40 @@ def test_beyond_max_connections_the_longest_waiting_are_closed(exporter):
         r.close()
 
 
+def test_at_the_cap_requests_already_received_count_as_progress_before_new_connections(exporter):
+    # The selector thread is held in a health check while 138 connections queue up with their
+    # half requests sent: it then accepts them in batches, and bytes already received from one
+    # batch must count before the next batch is accepted, or the newest are dropped first.
+    held, release = threading.Event(), threading.Event()
+
+    def blocking_health():
+        held.set()
+        release.wait(30)
+        return True, "ok"
+
+    r = Running(exporter, server.Limits(header_timeout=60, max_connections=100))
+    socks = []
+    try:
+        exporter.collection.healthy = blocking_health
+        probe = threading.Thread(target=get, args=(r.addr, "/-/healthy"))
+        probe.start()
+        assert held.wait(30)
+        socks = half_sent(r.addr, 138)  # more than one accept batch (64) past the cap
+        release.set()
+        probe.join(30)
+        exporter.collection.healthy = lambda: (True, "ok")
+        assert get(r.addr, "/-/healthy")[0] == 200  # the selector thread has gone round since
+        assert all(closed_by_server(s) for s in socks[:30])
+        for s in socks[-90:]:
+            s.sendall(b"Connection: close\r\n\r\n")
+            assert statuses(b"".join(iter(lambda s=s: s.recv(65536), b""))) == [200]
+    finally:
+        release.set()
+        for s in socks:
+            s.close()
+        r.close()
+
+
 # Malformed requests ------------------------------------------------------------------------------
 
 MALFORMED = {

@@ -150,13 +150,16 @@ class Server:
         next_sweep = time.monotonic() + SWEEP_SECONDS
         try:
             while not self._stopping:
+                accept = False
                 for key, mask in self._sel.select(SWEEP_SECONDS):
                     if key.fileobj is self.socket:
-                        self._accept()
+                        accept = True
                     elif key.fileobj is self._wake_r:
                         self._finish_work()
                     else:
                         self._on_event(key.data, mask)
+                if accept:  # last: bytes already here count as progress before the cap drops anyone
+                    self._accept()
                 now = time.monotonic()
                 if now >= next_sweep:
                     self._sweep(now)
