@@ -21,6 +21,7 @@ from thingspace_exporter.collection.snapshots import Snapshot, SnapshotStore
 from thingspace_exporter.collectors.device_aggregation import Aggregator
 from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.web import endpoints as server
+from thingspace_exporter.web import http_server
 from thingspace_exporter.web.view import Status
 from ts_builders import device, page
 
@@ -404,10 +405,11 @@ def test_beyond_max_connections_the_longest_waiting_are_closed(exporter):
         r.close()
 
 
-def test_at_the_cap_requests_already_received_count_as_progress_before_new_connections(exporter):
-    # The selector thread is held in a health check while 138 connections queue up with their
-    # half requests sent: it then accepts them in batches, and bytes already received from one
-    # batch must count before the next batch is accepted, or the newest are dropped first.
+def test_at_the_cap_bytes_already_received_count_before_new_connections_are_accepted(exporter, monkeypatch):
+    # The selector thread is held in a health check while 40 connections queue up with their half
+    # requests sent. It then accepts them a batch at a time, and what one batch has sent must count
+    # as progress before the next batch is accepted, or the newest are dropped first.
+    monkeypatch.setattr(http_server, "ACCEPT_BATCH", 8)
     held, release = threading.Event(), threading.Event()
 
     def blocking_health():
@@ -415,20 +417,20 @@ def test_at_the_cap_requests_already_received_count_as_progress_before_new_conne
         release.wait(30)
         return True, "ok"
 
-    r = Running(exporter, server.Limits(header_timeout=60, max_connections=100))
+    r = Running(exporter, server.Limits(header_timeout=60, max_connections=12))
     socks = []
     try:
         exporter.collection.healthy = blocking_health
         probe = threading.Thread(target=get, args=(r.addr, "/-/healthy"))
         probe.start()
         assert held.wait(30)
-        socks = half_sent(r.addr, 138)  # more than one accept batch (64) past the cap
+        socks = half_sent(r.addr, 40)  # accepted 8 at a time
         release.set()
         probe.join(30)
         exporter.collection.healthy = lambda: (True, "ok")
-        assert get(r.addr, "/-/healthy")[0] == 200  # the selector thread has gone round since
-        assert all(closed_by_server(s) for s in socks[:30])
-        for s in socks[-90:]:
+        assert get(r.addr, "/-/healthy")[0] == 200  # one more connection: the 29th oldest goes too
+        assert all(closed_by_server(s) for s in socks[:29])
+        for s in socks[29:]:
             s.sendall(b"Connection: close\r\n\r\n")
             assert statuses(b"".join(iter(lambda s=s: s.recv(65536), b""))) == [200]
     finally:

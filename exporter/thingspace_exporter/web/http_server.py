@@ -43,6 +43,7 @@ from .http_request import BadRequest, Request, check, head_end, parse_head, skip
 
 # Kernels cap this at net.core.somaxconn (4096 on Linux since 5.4, 128 before).
 LISTEN_BACKLOG = 4096
+ACCEPT_BATCH = 64  # connections accepted per wake-up, so that open ones are served in between
 DRAIN_SECONDS = 1.0  # after a final response, read and drop what the client still sends, then close
 DRAIN_BYTES = 1 << 20
 SWEEP_SECONDS = 0.1  # how often deadlines are checked
@@ -202,7 +203,7 @@ class Server:
             self._accepting = on
 
     def _accept(self) -> None:
-        for _ in range(64):
+        for _ in range(ACCEPT_BATCH):
             try:
                 sock, addr = self.socket.accept()
             except (BlockingIOError, InterruptedError):
