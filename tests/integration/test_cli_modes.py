@@ -10,6 +10,7 @@ import time
 import requests
 
 from .conftest import PYTHON, SECRETS, assert_matches, exporter_env, free_port, value
+from .containers import wait_for
 
 ACCOUNTS = {"0000123456-00001": 2300, "0000123456-00002": 400}
 
@@ -50,6 +51,10 @@ def test_once_exits_1_when_an_account_fails(sim_factory):
     assert 0.0 in {value(proc.stdout.decode(), "thingspace_up", account=a) for a in ACCOUNTS}
 
 
+def cycles(base: str) -> float:
+    return value(requests.get(base + "/metrics", timeout=5).text, "thingspace_collection_cycles_total") or 0.0
+
+
 def test_server_mode_ready_exact_and_stops_on_sigterm(sim_factory):
     sim = sim_factory(ACCOUNTS)
     port = free_port()
@@ -69,7 +74,9 @@ def test_server_mode_ready_exact_and_stops_on_sigterm(sim_factory):
             assert time.monotonic() < deadline, "never became ready"
             time.sleep(0.1)
         sim.faults.schedule("session_expiry", after=1)
-        time.sleep(2.5)  # a few more cycles, one of them through an expired session
+        wait_for("the expired session", lambda: sim.faults.injected["session_expiry"] == 1, 60)
+        started_then = cycles(base)
+        wait_for("a cycle after it", lambda: cycles(base) >= started_then + 2, 60)  # the one it hit has ended
         resp = requests.get(base + "/metrics", headers={"Accept-Encoding": "gzip"}, timeout=5)
         assert resp.headers["Content-Encoding"] == "gzip"
         assert_matches(resp.text, sim, ACCOUNTS)
