@@ -403,22 +403,19 @@ def test_latency_is_added_to_every_request():
         assert time.monotonic() - started >= 0.2
 
 
-def test_deep_page_of_a_5m_fleet_is_fast_and_memory_flat():
+def test_deep_page_of_a_5m_fleet_is_built_alone_not_from_the_fleet():
     with Simulator({A: 5_000_000}, seed=3) as sim:
         client = Client(sim.base_url)
         headers = client.connect()
         cursor = AccountFleet(3, A, 5_000_000).imei(4_000_000)
         tracemalloc.start()
-        started = time.monotonic()
         r = client.get(A, headers, lastSeenDeviceId=cursor)
-        elapsed = time.monotonic() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         body = r.json()
         assert r.status_code == 200 and len(body["deviceList"]) == 1000 and body["hasMoreData"]
         assert body["deviceList"][0]["deviceId"] > cursor
-        assert elapsed < 1.5
-        assert peak < 30_000_000  # one page's worth, not 5M devices' worth
+        assert peak < 30_000_000  # one page's worth, not 5M devices' worth (its speed is for bench/)
 
 
 # --- the other read-only FOTA endpoints: same tokens, same account rules ----------------
