@@ -28,9 +28,7 @@ import time
 from pathlib import Path
 
 import bcrypt
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from run import PY, ROOT, free_port
 
 
 def auth(password: str) -> bytes:
@@ -56,9 +54,7 @@ def timed(port: int, data: bytes, timeout: float = 60.0) -> tuple[float, int]:
 def start(tmp: Path, max_connections: int = 4096) -> tuple[subprocess.Popen, int]:
     web = tmp / "web.yml"
     web.write_text(f"basic_auth_users:\n  prometheus: {bcrypt.hashpw(b'scrape-pass', bcrypt.gensalt(10)).decode()}\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "THINGSPACE_WEB_CONFIG_FILE": str(web),

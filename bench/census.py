@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from urllib.parse import quote
 
-import msgspec
-from replay import logged_in
+from replay import logged_in, pages
 
 GO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC$")
 RFC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -38,17 +36,9 @@ def time_form(value: object) -> str:
 
 def census(base: str, account: str) -> dict[str, dict[str, float]]:
     """Shares (0..1) of each form per aspect, over every device of the account."""
-    s = logged_in(base)
     counts: dict[str, Counter] = {}
-    cursor, n = "0", 0
-    while True:
-        page = msgspec.json.decode(
-            s.get(
-                base + "/api/fota/v3/devices/" + quote(account, safe=""),
-                params={"lastSeenDeviceId": cursor},
-                timeout=60,
-            ).content
-        )
+    n = 0
+    for _, _, page in pages(logged_in(base), base, account):
         for d in page.get("deviceList") or ():
             n += 1
             spelling = [k for k in ("lastConnectionTime", "lastConnectTime") if k in d]
@@ -62,9 +52,6 @@ def census(base: str, account: str) -> dict[str, dict[str, float]]:
                 ("unlisted fields", "some" if set(d) - KNOWN else "none"),
             ):
                 counts.setdefault(aspect, Counter())[value] += 1
-        if not page.get("hasMoreData"):
-            break
-        cursor = str(page["lastSeenDeviceId"])
     return {aspect: {k: v / n for k, v in c.most_common()} for aspect, c in counts.items()}
 
 

@@ -18,7 +18,9 @@ import http.client
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import msgspec
@@ -45,22 +47,28 @@ def logged_in(upstream: str) -> requests.Session:
     return s
 
 
+def pages(s: requests.Session, upstream: str, account: str, protocol: str = "") -> Iterator[tuple[str, bytes, Any]]:
+    """The account's device list page by page: (the cursor asked with, the body, the decoded page)."""
+    cursor = "0"
+    while True:
+        params = {"lastSeenDeviceId": cursor}
+        if protocol:
+            params["protocol"] = protocol
+        r = s.get(upstream + DEVICES + quote(account, safe=""), params=params, timeout=60)
+        r.raise_for_status()
+        page = msgspec.json.decode(r.content)
+        yield cursor, r.content, page
+        if not page.get("hasMoreData"):
+            return
+        cursor = str(page["lastSeenDeviceId"])
+
+
 def warm(upstream: str, accounts: list[str], protocol: str) -> dict[tuple[str, str, str], bytes]:
     s = logged_in(upstream)
     cache: dict[tuple[str, str, str], bytes] = {}
     for account in accounts:
-        cursor = "0"
-        while True:
-            params = {"lastSeenDeviceId": cursor}
-            if protocol:
-                params["protocol"] = protocol
-            r = s.get(upstream + DEVICES + quote(account, safe=""), params=params, timeout=60)
-            r.raise_for_status()
-            cache[(account, cursor, protocol)] = r.content
-            page = msgspec.json.decode(r.content)
-            if not page.get("hasMoreData"):
-                break
-            cursor = str(page["lastSeenDeviceId"])
+        for cursor, body, _ in pages(s, upstream, account, protocol):
+            cache[(account, cursor, protocol)] = body
     return cache
 
 

@@ -23,6 +23,7 @@ import os
 import pstats
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -211,6 +212,13 @@ def exporter_env(base_url: str, account: str, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    """A loopback port free now, for a listen address the settings want before anything binds it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def devices_in(exposition: str) -> float:

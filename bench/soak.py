@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from run import PY, RESULTS, ROOT, Background, exporter_env, log
+from run import PY, RESULTS, ROOT, Background, exporter_env, free_port, log
 
 FAULTS = {
     "server_error": 0.01,
@@ -39,12 +38,6 @@ FAULTS = {
 ENDPOINTS = "devices,firmware,subscriptions,campaigns,campaign_devices"
 ACCOUNTS = [f"0000007003-0000{i}" for i in range(1, 4)]
 COUNTED = ("parallel_listing_fallback", "segment_retried", "segment_continued_sequentially")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tally(lines: list[str]) -> dict[str, object]:

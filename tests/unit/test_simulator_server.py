@@ -11,6 +11,7 @@ import pytest
 import requests
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.fleet import BOUNDARIES, AccountFleet
+from ts_builders import wait_for
 
 A, B, EMPTY = "0000123456-00001", "0000123456-00002", "0000123456-00003"
 ACCOUNTS = {A: 2500, B: 2000, EMPTY: 0}
@@ -390,10 +391,7 @@ def test_churn_changes_truth_and_listing_consistently(sim, client, headers):
 
 def test_churn_thread_advances_generations():
     with Simulator(ACCOUNTS, churn_seconds=0.1) as sim:
-        deadline = time.monotonic() + 30
-        while sim.generation < 2:
-            assert time.monotonic() < deadline, "the churn thread never advanced twice"
-            time.sleep(0.05)
+        assert wait_for(lambda: sim.generation >= 2, 30)
 
 
 def test_latency_is_added_to_every_request():
