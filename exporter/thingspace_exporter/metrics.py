@@ -149,5 +149,7 @@ class ExporterMetrics:
             registry=r,
         )
         self.cycles = Counter(
-            "thingspace_collection_cycles", f"Collection cycles run, over all accounts. {BG}", registry=r
+            "thingspace_collection_cycles",
+            f"Collection rounds started: one each time an account starts its n-th run for a new n. {BG}",
+            registry=r,
         )

@@ -75,7 +75,7 @@ def test_status_page_in_a_browser(sim_factory, tmp_path):
     assert text.count(">succeeded<") == len(ACCOUNTS)
     assert "campaigns: <b>server_error</b>" in text  # the last error and its reason
     assert 'devices: <span class="ok">ok</span>' in text or "devices: <span class=ok>ok</span>" in text
-    assert "next cycle in" in text
+    assert "next collection in" in text
     assert all(secret not in dom for secret in SECRETS)
     assert "<script" not in dom.lower()
     png = shot.read_bytes()

@@ -362,3 +362,43 @@ def test_a_slow_account_does_not_hold_back_the_others(settings_factory, metrics,
     first, second = watched.starts[: len(ACCOUNTS)], watched.starts[len(ACCOUNTS) :]
     assert sorted(first) == ACCOUNTS and sorted(second) == ACCOUNTS
     assert second[0] == slow
+
+
+def test_while_one_account_runs_long_the_others_keep_their_interval(settings_factory, metrics, stop):
+    """The running loop: one account held for a long listing, the other 19 each run again and again
+    at their own interval meanwhile, through the pool's one other worker; threads stay bounded and
+    every account's first run comes before any second."""
+    e = exporter(
+        settings_factory, metrics, stop, accounts=",".join(ACCOUNTS), max_accounts_in_flight=2, interval_seconds=0.05
+    )
+    watched = Watched(e)
+    slow = ACCOUNTS[0]
+    watched.hold[slow] = threading.Event()
+    before = threading.active_count()
+    e.collection.start()
+    try:
+
+        def runs(account: str) -> int:
+            with watched.lock:
+                return watched.starts.count(account)
+
+        for _ in range(3000):  # up to 30 s
+            if all(runs(a) >= 3 for a in ACCOUNTS[1:]):
+                break
+            time.sleep(0.01)
+        assert all(runs(a) >= 3 for a in ACCOUNTS[1:]) and runs(slow) == 1
+        assert watched.most <= 2 and threading.active_count() - before <= 1 + 2 * e.settings.max_concurrency
+        assert e.view.ready() is False  # the held account has not finished its first run
+        assert e.view.healthy() == (True, "ok")
+        assert value(metrics, "thingspace_collection_cycles_total") >= 3  # rounds started
+        assert sorted(watched.starts[: len(ACCOUNTS)]) == ACCOUNTS
+    finally:
+        watched.hold[slow].set()
+    for _ in range(3000):
+        if e.view.ready():
+            break
+        time.sleep(0.01)
+    assert e.view.ready()
+    stop.set()
+    e.collection.thread.join(10)
+    assert not e.collection.thread.is_alive()

@@ -46,11 +46,11 @@ def render(status: Status, now: float | None = None) -> bytes:
         cells.append(f"<td class=nowrap>{states}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if status.cycle_running:
-        cycle = "a cycle is running now"
+        cycle = "collecting now"
     elif status.next_cycle_at is not None:
-        cycle = f"next cycle in {ago(status.next_cycle_at - now)}"
+        cycle = f"next collection in {ago(status.next_cycle_at - now)}"
     else:
-        cycle = "the first cycle has not started"
+        cycle = "no collection has started yet"
     shard = f", shard {status.shard_index} of {status.shard_count}" if status.shard_count > 1 else ""
     heads = "".join(f"<th>{escape(f)}</th>" for f in fields)
     columns = 6 + len(fields)
