@@ -110,7 +110,7 @@ class CollectionLoop:
                     self.heartbeat = finished
                     if not once:
                         due = schedule.next_due()
-                        self.next_cycle_at = None if due is None else time.time() + due - finished
+                        self.next_cycle_at = None if due is None else time.time() + max(0.0, due - finished)
                     if not schedule.unfinished and not self.stop.is_set():
                         self.ready.set()
                     self._changed.notify_all()
