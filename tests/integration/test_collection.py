@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .conftest import assert_matches, exposition, value
+from .containers import wait_for
 
 ACCOUNTS = {"0000123456-00001": 2500, "0000123456-00002": 130, "0000123456-00003": 2000, "0000123456-00004": 0}
 
@@ -73,3 +74,21 @@ def test_a_failing_segment_is_retried_alone_and_the_counts_stay_exact(sim_factor
     assert_matches(exposition(exp), sim, [account])
     logs = log_stream.getvalue()
     assert "segment_retried" in logs and "parallel_listing_fallback" not in logs
+
+
+def test_small_accounts_refresh_at_their_interval_while_a_huge_one_is_listed(sim_factory, exporter_factory):
+    """The running exporter over loopback HTTP: a 100-page account listed at 50 ms a request takes
+    at least 5 s; meanwhile each small account is listed again and again at its 0.2 s interval."""
+    big, small = "0000123456-00001", ["0000123456-00002", "0000123456-00003", "0000123456-00004"]
+    accounts = {big: 10_000, **dict.fromkeys(small, 50)}
+    sim = sim_factory(accounts, latency=0.05, page_size=100)
+    exp = exporter_factory(sim, collectors="devices", interval_seconds=0.2, max_accounts_in_flight=2)
+    exp.collection.start()
+
+    def listings(account: str) -> float:
+        return value(exposition(exp), "thingspace_pages_fetched_total", account=account) or 0.0
+
+    found = wait_for("three listings of each small account", lambda: all(listings(a) >= 3 for a in small), 60)
+    assert found and exp.store.get("devices", big) is None  # the huge one is still on its first listing
+    assert wait_for("the huge account's listing", lambda: exp.store.get("devices", big), 120)
+    assert_matches(exposition(exp), sim, list(accounts))
