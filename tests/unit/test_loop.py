@@ -10,6 +10,7 @@ import time
 import msgspec
 from thingspace_exporter.app import Exporter
 from thingspace_exporter.thingspace.errors import ApiError
+from ts_builders import wait_for
 
 ACCOUNT = "0000123456-00001"
 # the device list in three pages, so that a first listing learns two boundaries
@@ -376,17 +377,14 @@ def test_while_one_account_runs_long_the_others_keep_their_interval(settings_fac
     watched.hold[slow] = threading.Event()
     before = threading.active_count()
     e.collection.start()
+
+    def runs(account: str) -> int:
+        with watched.lock:
+            return watched.starts.count(account)
+
     try:
-
-        def runs(account: str) -> int:
-            with watched.lock:
-                return watched.starts.count(account)
-
-        for _ in range(3000):  # up to 30 s
-            if all(runs(a) >= 3 for a in ACCOUNTS[1:]):
-                break
-            time.sleep(0.01)
-        assert all(runs(a) >= 3 for a in ACCOUNTS[1:]) and runs(slow) == 1
+        assert wait_for(lambda: all(runs(a) >= 3 for a in ACCOUNTS[1:]), 30)
+        assert runs(slow) == 1
         assert watched.most <= 2 and threading.active_count() - before <= 1 + 2 * e.settings.max_concurrency
         assert e.view.ready() is False  # the held account has not finished its first run
         assert e.view.healthy() == (True, "ok")
@@ -394,11 +392,7 @@ def test_while_one_account_runs_long_the_others_keep_their_interval(settings_fac
         assert sorted(watched.starts[: len(ACCOUNTS)]) == ACCOUNTS
     finally:
         watched.hold[slow].set()
-    for _ in range(3000):
-        if e.view.ready():
-            break
-        time.sleep(0.01)
-    assert e.view.ready()
+    assert wait_for(e.view.ready, 30)
     stop.set()
     e.collection.thread.join(10)
     assert not e.collection.thread.is_alive()

@@ -38,13 +38,11 @@ def test_a_long_run_holds_back_no_other_account():
     """While `big` runs for 10 intervals, `small` runs every interval."""
     s = Schedule(["big", "small"], 60, now=0, took={})
     assert taken(s, 0) == ["big", "small"]
-    starts = []
     for t in range(0, 600, 60):
         if t:
             assert taken(s, t) == ["small"]
-        starts.append(t)
         s.done("small", started=t, finished=t + 1)
-    assert starts == list(range(0, 600, 60)) and s.runs == {"big": 1, "small": 10}
+    assert s.runs == {"big": 1, "small": 10}
     assert s.unfinished == {"big"}
 
 

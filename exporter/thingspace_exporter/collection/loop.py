@@ -66,7 +66,12 @@ class CollectionLoop:
     def _pool(self, schedule: Schedule, results: dict[str, bool], once: bool) -> None:
         workers = min(self.settings.max_accounts_in_flight, len(self.accounts))
         threads = [
-            threading.Thread(target=self._guarded, args=(schedule, results, once), name=f"collect-{i}", daemon=True)
+            threading.Thread(
+                target=self._guarded,
+                args=("collection_worker_died", self._work, schedule, results, once),
+                name=f"collect-{i}",
+                daemon=True,
+            )
             for i in range(workers)
         ]
         for t in threads:
@@ -75,23 +80,25 @@ class CollectionLoop:
         for t in threads:
             t.join()
 
-    def _guarded(self, *args: Any) -> None:
+    def _guarded(self, event: str, run: Callable[..., None], *args: Any) -> None:
+        """A bug must not end a thread unlogged; the health check reports the thread gone."""
         try:
-            self._work(*args)
-        except Exception:  # the health check reports the worker gone
-            self.log.exception("collection_worker_died")
+            run(*args)
+        except Exception:
+            self.log.exception(event)
 
     def _work(self, schedule: Schedule, results: dict[str, bool], once: bool) -> None:
         """Take the account due earliest, collect it, put it back on the schedule; in a single
         round (`once`), end when none is left."""
         while not self.stop.is_set():
             with self._changed:
-                account = schedule.take(self.monotonic())
+                now = self.monotonic()
+                account = schedule.take(now)
                 if account is None:
                     if once:
                         return
                     due = schedule.next_due()
-                    wait = WAKE_AT_LEAST if due is None else due - self.monotonic()
+                    wait = WAKE_AT_LEAST if due is None else due - now
                     self._changed.wait(min(max(wait, 0.0), WAKE_AT_LEAST))
                     continue
                 if not once and schedule.round > self.rounds:
@@ -116,14 +123,10 @@ class CollectionLoop:
                     self._changed.notify_all()
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self._run_guarded, name="collection", daemon=True)
+        self.thread = threading.Thread(
+            target=self._guarded, args=("collection_loop_died", self.run_forever), name="collection", daemon=True
+        )
         self.thread.start()
-
-    def _run_guarded(self) -> None:
-        try:
-            self.run_forever()
-        except Exception:
-            self.log.exception("collection_loop_died")
 
     # Health ----------------------------------------------------------------------------------
     def slack(self) -> float:
