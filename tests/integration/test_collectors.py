@@ -3,8 +3,9 @@ their collector, and collectors switched off making no calls."""
 
 from __future__ import annotations
 
-import requests
 from thingspace_exporter.collectors.lastconnection import parse_time
+
+from tests.sim_client import signed_in
 
 from .conftest import CREDS, assert_matches, counter, exposition, value
 
@@ -19,23 +20,11 @@ def series(text: str, name: str, *labels: str) -> dict[tuple, float]:
 
 def listed_devices(sim, account: str) -> list[dict]:
     """The device list as a plain HTTP client reads it, for a brute-force answer."""
-    http = requests.Session()
-    token = http.post(
-        sim.base_url + "/api/ts/v1/oauth2/token",
-        auth=(CREDS["client_id"], CREDS["client_secret"]),
-        data={"grant_type": "client_credentials"},
-    ).json()["access_token"]
-    session = http.post(
-        sim.base_url + "/api/m2m/v1/session/login",
-        headers={"Authorization": f"Bearer {token}"},
-        json={"username": CREDS["username"], "password": CREDS["password"]},
-    ).json()["sessionToken"]
-    headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
+    http = signed_in(sim.base_url, (CREDS["client_id"], CREDS["client_secret"]), (CREDS["username"], CREDS["password"]))
     devices, cursor = [], "0"
     while True:
         page = http.get(
             f"{sim.base_url}/api/fota/v3/devices/{account}",
-            headers=headers,
             params={"lastSeenDeviceId": cursor, "protocol": "LWM2M"},
         ).json()
         devices += page.get("deviceList") or []

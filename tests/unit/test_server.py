@@ -23,7 +23,7 @@ from thingspace_exporter.collectors.device_pages import decode_page
 from thingspace_exporter.web import endpoints as server
 from thingspace_exporter.web import http_server
 from thingspace_exporter.web.view import Status
-from ts_builders import device, page
+from ts_builders import device, page, wait_for
 
 from tests.pki import make_pki
 
@@ -619,13 +619,6 @@ def test_a_failing_app_answers_500_and_the_server_goes_on(exporter):
 # Nothing starves -----------------------------------------------------------------------------------
 
 
-def wait_for(condition, seconds=20.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "state not reached"
-        time.sleep(0.02)
-
-
 def test_probes_are_answered_while_every_worker_is_busy(exporter):
     release, busy = threading.Event(), []
 
@@ -642,7 +635,7 @@ def test_probes_are_answered_while_every_worker_is_busy(exporter):
             s = socket.create_connection(r.addr, timeout=10)
             s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
             socks.append(s)
-        wait_for(lambda: len(busy) == 2)
+        assert wait_for(lambda: len(busy) == 2, 20)
         assert get(r.addr, "/-/healthy")[0] == 200 and get(r.addr, "/-/ready")[0] in (200, 503)
         assert len(busy) == 2
     finally:
@@ -661,7 +654,7 @@ def test_a_deferred_request_waits_for_resume_and_sees_its_client_hang_up(exporte
     try:
         s = socket.create_connection(r.addr, timeout=10)
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        wait_for(lambda: held)
+        assert wait_for(lambda: held, 20)
         environ, resume = held[0]
         assert environ["thingspace.connected"]()
         assert get(r.addr, "/-/healthy")[0] == 200  # not behind the deferred one
@@ -669,9 +662,9 @@ def test_a_deferred_request_waits_for_resume_and_sees_its_client_hang_up(exporte
         s.settimeout(10)
         assert statuses(s.recv(65536)) == [200]
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        wait_for(lambda: len(held) == 2)
+        assert wait_for(lambda: len(held) == 2, 20)
         s.close()
-        wait_for(lambda: not held[1][0]["thingspace.connected"]())
+        assert wait_for(lambda: not held[1][0]["thingspace.connected"](), 20)
         held[1][1]()  # resumed after the client left: nothing to answer, nothing breaks
         assert get(r.addr, "/-/healthy")[0] == 200
     finally:

@@ -15,6 +15,8 @@ import requests
 from thingspace_exporter.simulator import Faults, Simulator
 from thingspace_exporter.simulator.faults import KINDS
 
+from tests.sim_client import signed_in
+
 ACC = "0000123456-00001"
 DEVICES = f"/api/fota/v3/devices/{ACC}"
 
@@ -25,23 +27,10 @@ def env():
     faults.slow_seconds = 0.3
     faults.hang_seconds = 30.0
     with Simulator({ACC: 1500}, faults=faults) as sim:
-        http = requests.Session()
-        token = http.post(
-            sim.base_url + "/api/ts/v1/oauth2/token",
-            auth=("demo-client", "demo-secret"),
-            data={"grant_type": "client_credentials"},
-        ).json()["access_token"]
-        session = http.post(
-            sim.base_url + "/api/m2m/v1/session/login",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"username": "demo-user", "password": "demo-password"},
-        ).json()["sessionToken"]
-        headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
+        http = signed_in(sim.base_url)
 
         def get(cursor="0", timeout=5):
-            return http.get(
-                sim.base_url + DEVICES, headers=headers, params={"lastSeenDeviceId": cursor}, timeout=timeout
-            )
+            return http.get(sim.base_url + DEVICES, params={"lastSeenDeviceId": cursor}, timeout=timeout)
 
         yield sim, faults, get
 
@@ -225,21 +214,8 @@ def test_cli_serves_and_never_prints_secrets():
     try:
         line = proc.stderr.readline()
         base = line.split(" listening on ")[1].split()[0]
-        token = requests.post(
-            base + "/api/ts/v1/oauth2/token",
-            auth=("demo-client", "s3cr3t-XYZ"),
-            data={"grant_type": "client_credentials"},
-            timeout=5,
-        ).json()["access_token"]
-        session = requests.post(
-            base + "/api/m2m/v1/session/login",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"username": "demo-user", "password": "pw-QWE"},
-            timeout=5,
-        ).json()["sessionToken"]
-        r = requests.get(
-            base + DEVICES, headers={"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}, timeout=5
-        )
+        http = signed_in(base, ("demo-client", "s3cr3t-XYZ"), ("demo-user", "pw-QWE"))
+        r = http.get(base + DEVICES, timeout=5)
         assert r.status_code == 200 and len(r.json()["deviceList"]) == 30
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -247,7 +223,8 @@ def test_cli_serves_and_never_prints_secrets():
     assert proc.returncode == 0
     logged = line + err
     assert "GET /api/fota/v3/devices/" in logged and "POST /api/m2m/v1/session/login 200" in logged
-    for secret in ("s3cr3t-XYZ", "pw-QWE", token, session):
+    token = http.headers["Authorization"].removeprefix("Bearer ")
+    for secret in ("s3cr3t-XYZ", "pw-QWE", token, http.headers["VZ-M2M-Token"]):
         assert secret not in logged
 
 
@@ -286,20 +263,8 @@ def test_cli_schedule_injects_faults_into_the_named_requests():
     )
     try:
         base = proc.stderr.readline().split(" listening on ")[1].split()[0]
-        token = requests.post(
-            base + "/api/ts/v1/oauth2/token",
-            auth=("demo-client", "demo-secret"),
-            data={"grant_type": "client_credentials"},
-            timeout=5,
-        ).json()["access_token"]
-        session = requests.post(
-            base + "/api/m2m/v1/session/login",
-            headers={"Authorization": f"Bearer {token}"},
-            json={"username": "demo-user", "password": "demo-password"},
-            timeout=5,
-        ).json()["sessionToken"]
-        headers = {"Authorization": f"Bearer {token}", "VZ-M2M-Token": session}
-        codes = [requests.get(base + DEVICES, headers=headers, timeout=5).status_code for _ in range(4)]
+        http = signed_in(base)
+        codes = [http.get(base + DEVICES, timeout=5).status_code for _ in range(4)]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
@@ -311,16 +276,7 @@ def test_cli_schedule_injects_faults_into_the_named_requests():
 def fota(env):
     """(sim, faults, get(endpoint, **query)) for the firmware, licence and campaign endpoints."""
     sim, faults, _ = env
-    http = requests.Session()
-    token = http.post(
-        sim.base_url + "/api/ts/v1/oauth2/token",
-        auth=("demo-client", "demo-secret"),
-        data={"grant_type": "client_credentials"},
-    ).json()["access_token"]
-    http.headers["Authorization"] = f"Bearer {token}"
-    http.headers["VZ-M2M-Token"] = http.post(
-        sim.base_url + "/api/m2m/v1/session/login", json={"username": "demo-user", "password": "demo-password"}
-    ).json()["sessionToken"]
+    http = signed_in(sim.base_url)
     running = sim.running_campaigns(ACC)[0]
     paths = {
         "firmware": f"firmware/{ACC}",
@@ -460,17 +416,7 @@ def test_cli_serves_the_other_endpoints_with_their_options():
     )
     try:
         base = proc.stderr.readline().split(" listening on ")[1].split()[0]
-        http = requests.Session()
-        token = http.post(
-            base + "/api/ts/v1/oauth2/token",
-            auth=("demo-client", "demo-secret"),
-            data={"grant_type": "client_credentials"},
-            timeout=5,
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        http.headers["VZ-M2M-Token"] = http.post(
-            base + "/api/m2m/v1/session/login", timeout=5, json={"username": "demo-user", "password": "demo-password"}
-        ).json()["sessionToken"]
+        http = signed_in(base)
         fota = base + "/api/fota/v3/"
         subs = [http.get(fota + f"subscriptions/{ACC}", timeout=5) for _ in range(3)]
         running = http.get(

@@ -7,11 +7,12 @@ import tracemalloc
 
 import msgspec
 import pytest
-import requests
 from thingspace_exporter.simulator import Simulator, listing
 from thingspace_exporter.simulator.cli import parser
 from thingspace_exporter.simulator.fleet import AccountFleet
 from thingspace_exporter.simulator.tiles import TiledFleet, fleet_for
+
+from tests.sim_client import signed_in
 
 ACC = "0000123456-00001"
 BIG = 5_000_000
@@ -151,25 +152,12 @@ def test_the_simulator_serves_a_tiled_5m_account_over_http():
     with pytest.raises(SystemExit):
         parser().parse_args(["--tile", "0"])
     with Simulator({ACC: BIG}, seed=3, tile=10_000) as sim:
-        http = requests.Session()
-        bearer = http.post(
-            sim.base_url + "/api/ts/v1/oauth2/token",
-            auth=("demo-client", "demo-secret"),
-            data={"grant_type": "client_credentials"},
-            timeout=5,
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {bearer}"}
-        headers["VZ-M2M-Token"] = http.post(
-            sim.base_url + "/api/m2m/v1/session/login",
-            headers=headers,
-            timeout=5,
-            json={"username": "demo-user", "password": "demo-password"},
-        ).json()["sessionToken"]
+        http = signed_in(sim.base_url)
         fleet = TiledFleet(3, ACC, BIG, 10_000)
         url = f"{sim.base_url}/api/fota/v3/devices/{ACC}"
         cursor, seen = fleet.imei(BIG - 2501), []
         while True:
-            r = http.get(url, headers=headers, params={"lastSeenDeviceId": cursor}, timeout=5)
+            r = http.get(url, params={"lastSeenDeviceId": cursor}, timeout=5)
             assert r.status_code == 200, r.text
             body = r.json()
             seen += [d["deviceId"] for d in body.get("deviceList") or []]
@@ -177,5 +165,5 @@ def test_the_simulator_serves_a_tiled_5m_account_over_http():
                 break
             cursor = body["lastSeenDeviceId"]
         assert seen == [fleet.imei(i) for i in range(BIG - 2500, BIG)]
-        r = http.get(url, headers=headers, params={"lastSeenDeviceId": fleet.imei(BIG)}, timeout=5)
+        r = http.get(url, params={"lastSeenDeviceId": fleet.imei(BIG)}, timeout=5)
         assert r.status_code == 400 and r.json()["errorMessage"] == "LastSeenDeviceId Not Valid"
