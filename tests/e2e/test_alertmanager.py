@@ -17,8 +17,9 @@ import yaml
 from thingspace_exporter.simulator import Simulator
 from thingspace_exporter.simulator.sim import INCIDENTS_PATH
 
-from tests.e2e.test_rules_and_dashboards import RULES, Prom, stop, wait_for
+from tests.e2e.test_rules_and_dashboards import RULES, Prom, stop
 from tests.integration.conftest import CREDS, PYTHON, exporter_env, free_port
+from tests.integration.containers import wait_for
 from tests.needs import require
 
 pytestmark = pytest.mark.e2e

@@ -16,6 +16,7 @@ import yaml
 from thingspace_exporter.demo import DEMO_ACCOUNTS, DEMO_CREDENTIALS, start_simulator
 
 from tests.integration.conftest import PYTHON, free_port
+from tests.integration.containers import wait_for
 from tests.needs import require
 
 pytestmark = pytest.mark.e2e
@@ -51,20 +52,6 @@ class Prom:
 
     def alerts(self) -> list[dict]:
         return self.get("alerts")["alerts"]
-
-
-def wait_for(what: str, check, deadline: float = DATA_DEADLINE):
-    """Poll `check` until it returns something truthy; fail naming `what` at the deadline."""
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            found = check()
-        except requests.RequestException:  # not listening yet, or up but not ready (a 503 in plain text)
-            found = None
-        if found:
-            return found
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def without_data(prom: Prom, queries: list, expr=lambda q: q) -> list:
@@ -134,7 +121,11 @@ def stack(tmp_path_factory):
                 )
             )
         prom = Prom(f"http://127.0.0.1:{prom_port}")
-        wait_for("both accounts up in Prometheus", lambda: len(prom.query("thingspace_up == 1")) == len(DEMO_ACCOUNTS))
+        wait_for(
+            "both accounts up in Prometheus",
+            lambda: len(prom.query("thingspace_up == 1")) == len(DEMO_ACCOUNTS),
+            DATA_DEADLINE,
+        )
         yield sim, prom, f"http://127.0.0.1:{exporter_port}"
     finally:
         for proc in reversed(procs):
@@ -180,11 +171,11 @@ def test_rules_load_and_evaluate_without_errors(stack):
 def test_no_alert_stirs_on_the_healthy_demo(stack):
     _, prom, _ = stack
     # give the alerts a few evaluations over complete data
-    wait_for("a few rule evaluations", lambda: prom.query("account:thingspace_devices_stale:ratio"))
+    wait_for("a few rule evaluations", lambda: prom.query("account:thingspace_devices_stale:ratio"), DATA_DEADLINE)
     time.sleep(5)
     assert [a for a in prom.alerts() if a["state"] == "firing"] == []
     # a slow cycle on a loaded machine may set one pending for a moment: it must clear by itself
-    wait_for("every pending alert to clear", lambda: prom.alerts() == [], deadline=3 * INTERVAL + 60)
+    wait_for("every pending alert to clear", lambda: prom.alerts() == [], 3 * INTERVAL + 60)
 
 
 def test_promtool_check_metrics_reports_nothing(stack):
@@ -204,7 +195,7 @@ def test_a_failing_account_sets_off_its_alert(stack):
     def pending():
         return [a for a in prom.alerts() if a["labels"]["alertname"] == "ThingSpaceAccountFailing"]
 
-    alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, deadline=120)
+    alerts = wait_for("ThingSpaceAccountFailing to go pending", pending, 120)
     assert [(a["labels"]["account"], a["state"], a["labels"]["severity"]) for a in alerts] == [
         (broken, "pending", "warning")
     ]
